@@ -1,0 +1,382 @@
+/*
+ * `salvo run`: a one-line load test against one URL (closed model with --vus,
+ * open model with --rate), turned into a plan, run, summarized and exported.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "../engine/engine.h"
+#include "../http/client.h"
+#include "../output/output.h"
+#include "options.h"
+
+typedef struct {
+    sv_plan_t plan;
+    const char *url, *method, *body, *body_file, *duration_text, *overload;
+    uint64_t vus, max_vus, iterations, duration_ns;
+    sv_rate_t rate;
+    bool has_vus, has_rate, has_duration;
+} run_args_t;
+
+#define ARGS(ctx) ((run_args_t *)(ctx))
+
+static int bad_value(const char *opt, const char *value, const char *hint)
+{
+    return sv_cli_error("%s: \"%s\" %s", opt, value, hint);
+}
+
+static int opt_url(void *ctx, const char *v) { ARGS(ctx)->url = v; return 0; }
+static int opt_method(void *ctx, const char *v) { ARGS(ctx)->method = v; return 0; }
+static int opt_body(void *ctx, const char *v) { ARGS(ctx)->body = v; return 0; }
+static int opt_body_file(void *ctx, const char *v) { ARGS(ctx)->body_file = v; return 0; }
+
+static int opt_header(void *ctx, const char *v)
+{
+    const char *colon = strchr(v, ':');
+    if (colon == NULL || colon == v)
+        return bad_value("--header", v, "is not a header; write it as \"Name: value\"");
+    char *name = sv_xstrndup(v, (size_t)(colon - v));
+    const char *value = colon + 1;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    sv_kv_push(&ARGS(ctx)->plan.request.headers, &ARGS(ctx)->plan.request.n_headers, name, value);
+    free(name);
+    return 0;
+}
+
+static int parse_count(const char *opt, const char *v, uint64_t max, uint64_t *out)
+{
+    int rc = sv_parse_uint(v, max, out);
+    if (rc == SV_ERANGE)
+        return sv_cli_error("%s: \"%s\" is out of range; use 1 to %llu", opt, v,
+                            (unsigned long long)max);
+    if (rc != 0)
+        return bad_value(opt, v, "is not a whole number; write e.g. 10");
+    return 0;
+}
+
+static int opt_vus(void *ctx, const char *v)
+{
+    ARGS(ctx)->has_vus = true;
+    return parse_count("--vus", v, 1000000, &ARGS(ctx)->vus);
+}
+
+static int opt_max_vus(void *ctx, const char *v)
+{
+    return parse_count("--max-vus", v, 1000000, &ARGS(ctx)->max_vus);
+}
+
+static int opt_iterations(void *ctx, const char *v)
+{
+    return parse_count("--iterations", v, UINT64_MAX / 2, &ARGS(ctx)->iterations);
+}
+
+static int parse_time(const char *opt, const char *v, uint64_t *ns)
+{
+    if (sv_parse_duration(v, ns) != 0 || *ns == 0)
+        return bad_value(opt, v, "is not a duration; use forms like 250ms, 30s, 2m, 1h30m");
+    return 0;
+}
+
+static int opt_duration(void *ctx, const char *v)
+{
+    ARGS(ctx)->has_duration = true;
+    return parse_time("--duration", v, &ARGS(ctx)->duration_ns);
+}
+
+static int opt_timeout(void *ctx, const char *v)
+{
+    return parse_time("--timeout", v, &ARGS(ctx)->plan.timeout_ns);
+}
+
+static int opt_rate(void *ctx, const char *v)
+{
+    ARGS(ctx)->has_rate = true;
+    if (sv_parse_rate(v, &ARGS(ctx)->rate) != 0)
+        return bad_value("--rate", v, "is not a rate; write e.g. 2000/s, 100/m or 10/250ms");
+    return 0;
+}
+
+static int opt_overload(void *ctx, const char *v)
+{
+    if (strcmp(v, "queue") != 0 && strcmp(v, "drop") != 0)
+        return bad_value("--overload", v, "is not a policy; use drop (the default) or queue");
+    ARGS(ctx)->overload = v;
+    return 0;
+}
+
+static int opt_workers(void *ctx, const char *v)
+{
+    uint64_t n;
+    if (parse_count("--workers", v, 1024, &n) != 0)
+        return -1;
+    ARGS(ctx)->plan.workers = (uint32_t)n;
+    return 0;
+}
+
+static int opt_max_response(void *ctx, const char *v)
+{
+    if (strcmp(v, "0") == 0) {
+        ARGS(ctx)->plan.max_response_bytes = 0;
+        return 0;
+    }
+    if (sv_parse_size(v, &ARGS(ctx)->plan.max_response_bytes) != 0)
+        return bad_value("--max-response-size", v, "is not a size; write e.g. 512KB, 10MB or 0");
+    return 0;
+}
+
+static int opt_summary_export(void *ctx, const char *v)
+{
+    free(ARGS(ctx)->plan.summary_export);
+    ARGS(ctx)->plan.summary_export = sv_xstrdup(v);
+    return 0;
+}
+
+static int opt_tag(void *ctx, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    if (eq == NULL || eq == v)
+        return bad_value("--tag", v, "is not a tag; write it as KEY=VALUE");
+    char *key = sv_xstrndup(v, (size_t)(eq - v));
+    sv_kv_push(&ARGS(ctx)->plan.tags, &ARGS(ctx)->plan.n_tags, key, eq + 1);
+    free(key);
+    return 0;
+}
+
+static int opt_http_debug(void *ctx, const char *v)
+{
+    if (v == NULL || strcmp(v, "headers") == 0)
+        ARGS(ctx)->plan.http_debug = SV_DEBUG_HEADERS;
+    else if (strcmp(v, "full") == 0)
+        ARGS(ctx)->plan.http_debug = SV_DEBUG_FULL;
+    else
+        return bad_value("--http-debug", v, "is not a level; use --http-debug or --http-debug=full");
+    return 0;
+}
+
+static int opt_quiet(void *ctx, const char *v) { ARGS(ctx)->plan.quiet = true; return 0; }
+static int opt_no_progress(void *ctx, const char *v) { ARGS(ctx)->plan.no_progress = true; return 0; }
+static int opt_no_summary(void *ctx, const char *v) { ARGS(ctx)->plan.no_summary = true; return 0; }
+
+static const sv_opt_t run_options[] = {
+    {"url", 'u', "URL", "the URL to load (http://host[:port]/path)", opt_url},
+    {"method", 'X', "METHOD", "request method (default GET, or POST with a body)", opt_method},
+    {"header", 'H', "'NAME: VALUE'", "add a request header (repeatable)", opt_header},
+    {"body", 0, "STRING", "request body", opt_body},
+    {"body-file", 0, "FILE", "request body read from FILE", opt_body_file},
+    {"vus", 0, "N", "virtual users: looping VUs, or preallocated ones with --rate (default 1)",
+     opt_vus},
+    {"duration", 'd', "DURATION", "how long to run: 250ms, 30s, 2m, 1h30m", opt_duration},
+    {"iterations", 'i', "N", "total requests shared by the VUs, instead of a duration",
+     opt_iterations},
+    {"rate", 0, "RATE", "open model: start requests on schedule, e.g. 2000/s, 100/m", opt_rate},
+    {"max-vus", 0, "N", "with --rate: most VUs to use (default max(--vus, 100))", opt_max_vus},
+    {"overload", 0, "drop|queue", "with --rate: drop late iterations (default) or queue them",
+     opt_overload},
+    {"timeout", 0, "DURATION", "per-request timeout (default 60s)", opt_timeout},
+    {"workers", 'w', "N", "worker threads (default: one per core)", opt_workers},
+    {"max-response-size", 0, "SIZE", "fail responses larger than SIZE (default 64MB, 0: no cap)",
+     opt_max_response},
+    {"summary-export", 0, "FILE", "write the end-of-test summary as JSON to FILE",
+     opt_summary_export},
+    {"tag", 0, "KEY=VALUE", "add a tag to every metric (repeatable)", opt_tag},
+    {"http-debug", 0, "[=full]", "print each request and response head (full: with bodies)",
+     opt_http_debug},
+    {"quiet", 'q', NULL, "no banner and no progress line", opt_quiet},
+    {"no-progress", 0, NULL, "no progress line", opt_no_progress},
+    {"no-summary", 0, NULL, "no end-of-test summary on stdout", opt_no_summary},
+    {0},
+};
+
+static const char run_usage[] =
+    "Usage: salvo run --url URL [options]\n"
+    "\n"
+    "Runs a load test against one URL. Closed model: --vus VUs loop requests for\n"
+    "--duration (or share --iterations). Open model: --rate starts requests on\n"
+    "schedule, whether earlier ones finished or not; late starts are measured.\n"
+    "\n"
+    "Examples:\n"
+    "  salvo run --url http://127.0.0.1:8080/hello --vus 50 --duration 30s\n"
+    "  salvo run --url http://127.0.0.1:8080/hello --rate 2000/s --duration 30s --max-vus 500\n"
+    "\n";
+
+static int read_body_file(run_args_t *a)
+{
+    FILE *f = fopen(a->body_file, "rb");
+    if (f == NULL)
+        return sv_cli_error("--body-file: cannot read \"%s\": %s", a->body_file, strerror(errno));
+    sv_buf_t b;
+    sv_buf_init(&b, SIZE_MAX);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        sv_buf_append(&b, chunk, n);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed) {
+        sv_buf_free(&b);
+        return sv_cli_error("--body-file: cannot read \"%s\"", a->body_file);
+    }
+    a->plan.request.body = b.data ? b.data : sv_xstrdup("");
+    a->plan.request.body_len = b.len;
+    return 0;
+}
+
+static int build_request(run_args_t *a)
+{
+    sv_request_spec_t *rq = &a->plan.request;
+    if (a->url == NULL)
+        return sv_cli_error("no URL to load: give --url http://host:port/path (see 'salvo run --help')");
+    if (a->body && a->body_file)
+        return sv_cli_error("--body and --body-file both given; use one of them");
+    if (a->body) {
+        rq->body = sv_xstrdup(a->body);
+        rq->body_len = strlen(a->body);
+    } else if (a->body_file && read_body_file(a) != 0) {
+        return -1;
+    }
+    rq->method = sv_xstrdup(a->method ? a->method : rq->body ? "POST" : "GET");
+    rq->url = sv_xstrdup(a->url);
+
+    sv_http_header_t *headers = sv_xcalloc(rq->n_headers + 1, sizeof(*headers));
+    for (size_t i = 0; i < rq->n_headers; i++)
+        headers[i] = (sv_http_header_t){rq->headers[i].key, rq->headers[i].value};
+    sv_http_request_t probe;
+    const char *why = NULL;
+    int rc = sv_http_request_init(&probe, rq->method, rq->url, headers, rq->n_headers, NULL, 0, &why);
+    free(headers);
+    if (rc != 0) {
+        bool url_fault = strstr(why, "method") == NULL && strstr(why, "header") == NULL;
+        return sv_cli_error("%s: \"%s\": %s", url_fault ? "--url" : a->method ? "--method" : "--header",
+                            url_fault ? rq->url : a->method ? a->method : "", why);
+    }
+    bool tls = probe.url.tls;
+    sv_http_request_free(&probe);
+    if (tls)
+        return sv_cli_error("--url: \"%s\": https:// is not supported yet (TLS arrives with the "
+                            "protocols work); use http://",
+                            rq->url);
+    return 0;
+}
+
+static int build_scenario(run_args_t *a)
+{
+    if (a->has_rate && a->iterations)
+        return sv_cli_error("--rate and --iterations both given; use --rate with --duration, or "
+                            "--iterations alone");
+    if (!a->has_rate && (a->max_vus || a->overload))
+        return sv_cli_error("%s only applies to --rate tests; add --rate N/s",
+                            a->max_vus ? "--max-vus" : "--overload");
+    sv_scenario_t *s = sv_plan_add_scenario(&a->plan, "default");
+    if (a->has_rate) {
+        if (!a->has_duration)
+            return sv_cli_error("--rate needs --duration (e.g. --rate 100/s --duration 30s)");
+        s->executor = SV_EXEC_CONSTANT_ARRIVAL_RATE;
+        s->rate = a->rate;
+        s->duration_ns = a->duration_ns;
+        s->max_vus = (uint32_t)(a->max_vus ? a->max_vus : SV_MAX(a->vus, 100));
+        s->vus = (uint32_t)(a->has_vus ? a->vus : s->max_vus);
+        if (s->vus > s->max_vus)
+            return sv_cli_error("--vus (%u) is more than --max-vus (%u); raise --max-vus", s->vus,
+                                s->max_vus);
+        s->overload_queue = a->overload && strcmp(a->overload, "queue") == 0;
+    } else if (a->iterations || !a->has_duration) {
+        /* No duration: one iteration, as k6 does — a smoke test. */
+        s->executor = SV_EXEC_SHARED_ITERATIONS;
+        s->iterations = a->iterations ? a->iterations : 1;
+        s->vus = (uint32_t)(a->has_vus ? a->vus : 1);
+        if (a->has_duration)
+            s->max_duration_ns = a->duration_ns;
+        if (s->vus > s->iterations)
+            s->vus = (uint32_t)s->iterations;
+    } else {
+        s->executor = SV_EXEC_CONSTANT_VUS;
+        s->vus = (uint32_t)(a->has_vus ? a->vus : 1);
+        s->duration_ns = a->duration_ns;
+    }
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void on_progress(const sv_progress_t *p, void *arg) { sv_output_progress(stdout, p); }
+
+/* Fails early, before any load, when the export file cannot be written. */
+static int check_export_path(const char *path)
+{
+    FILE *f = fopen(path, "a");
+    if (f == NULL)
+        return sv_cli_error("--summary-export: cannot write \"%s\": %s", path, strerror(errno));
+    fclose(f);
+    return 0;
+}
+
+static int execute(run_args_t *a)
+{
+    sv_plan_t *plan = &a->plan;
+    bool progress = !plan->quiet && !plan->no_progress && isatty(STDOUT_FILENO);
+    sv_engine_opts_t opts = {.progress = progress ? on_progress : NULL};
+    raise_fd_limit();
+    if (!plan->quiet)
+        sv_output_banner(stdout, plan, sv_engine_workers_for(plan));
+    sv_report_t report;
+    if (sv_engine_run(plan, &opts, &report) != 0)
+        return sv_cli_error("cannot build the request; check --url, --method and --header");
+    if (progress)
+        sv_output_progress_done(stdout);
+    if (!plan->no_summary)
+        sv_output_summary(stdout, &report);
+    int code = report.interrupted ? SV_EXIT_EXTERNAL_ABORT : SV_EXIT_OK;
+    const char *why;
+    if (plan->summary_export && sv_output_export(&report, plan->summary_export, &why) != 0) {
+        sv_cli_error("--summary-export: cannot write \"%s\": %s", plan->summary_export, why);
+        code = code ? code : SV_EXIT_USAGE;
+    }
+    sv_engine_report_free(&report);
+    return code;
+}
+
+int sv_cmd_run(int argc, char **argv)
+{
+    run_args_t a = {0};
+    sv_plan_init(&a.plan);
+    char *positional[1];
+    int code = SV_EXIT_USAGE;
+    int n = sv_opts_parse(run_options, "salvo run", argc, argv, 2, &a, positional, 1);
+    if (n == -2) {
+        fputs(run_usage, stdout);
+        sv_opts_help(stdout, "salvo run", run_options);
+        code = SV_EXIT_OK;
+        goto out;
+    }
+    if (n < 0)
+        goto out;
+    if (n == 1) {
+        if (strncmp(positional[0], "http://", 7) == 0 || strncmp(positional[0], "https://", 8) == 0) {
+            a.url = positional[0];
+        } else {
+            sv_cli_error("\"%s\": running scripts is not supported yet (Lua scripts arrive with "
+                         "the scripting work); use --url for a quick test",
+                         positional[0]);
+            goto out;
+        }
+    }
+    if (build_request(&a) != 0 || build_scenario(&a) != 0)
+        goto out;
+    if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0)
+        goto out;
+    code = execute(&a);
+out:
+    sv_plan_free(&a.plan);
+    return code;
+}

@@ -1,0 +1,327 @@
+/*
+ * The collector: starts the workers, merges their snapshots once a second into
+ * the run's totals, samples VUs and the generator's health, reports progress, and
+ * turns SIGINT/SIGTERM into a graceful stop (a second signal stops at once).
+ */
+#include <stdlib.h>
+
+#include "../sched/sched.h"
+#include "engine_int.h"
+
+#define TICK_MS 1000
+#define SATURATED_CPU 0.90
+#define SATURATED_LAG_MS 20.0
+
+uint32_t sv_engine_workers_for(const sv_plan_t *plan)
+{
+    uint32_t workers = plan->workers ? plan->workers : (uint32_t)uv_available_parallelism();
+    uint64_t units = 0; /* the most VUs any scenario can use */
+    for (size_t i = 0; i < plan->n_scenarios; i++) {
+        const sv_scenario_t *s = &plan->scenarios[i];
+        uint64_t n = s->executor == SV_EXEC_CONSTANT_ARRIVAL_RATE ? s->max_vus : s->vus;
+        if (s->executor == SV_EXEC_SHARED_ITERATIONS)
+            n = SV_MIN(n, s->iterations);
+        units = SV_MAX(units, n);
+    }
+    if (units < workers)
+        workers = (uint32_t)SV_MAX(units, 1);
+    return workers ? workers : 1;
+}
+
+/* ---- merging ------------------------------------------------------------------- */
+
+static void absorb(sv_engine_t *e, sv_snapshot_t *s)
+{
+    if (s)
+        sv_registry_merge(e->interval, s);
+}
+
+static void collect_ready(sv_engine_t *e)
+{
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        sv_worker_t *w = &e->workers[i];
+        uv_mutex_lock(&w->lock);
+        sv_snapshot_t *s = w->ready;
+        w->ready = NULL;
+        uv_mutex_unlock(&w->lock);
+        if (s == NULL)
+            continue;
+        absorb(e, s);
+        uv_mutex_lock(&w->lock);
+        w->spare[w->n_spare++] = s;
+        uv_mutex_unlock(&w->lock);
+    }
+}
+
+/* Moves the interval into the totals, noting what the progress line needs. */
+static double fold_interval(sv_engine_t *e)
+{
+    uint64_t reqs = 0;
+    size_t cursor = 0;
+    sv_series_t *s;
+    while ((s = sv_registry_next(e->interval, &cursor)) != NULL) {
+        if (!s->dirty)
+            continue;
+        if (s->metric == SV_M_HTTP_REQS)
+            reqs += (uint64_t)s->v.counter;
+        else if (s->metric == SV_M_HTTP_REQ_FAILED)
+            e->failed_so_far += s->v.rate.nonzero;
+        else if (s->metric == SV_M_HTTP_REQ_DURATION && s->v.trend)
+            sv_hist_merge(e->duration_so_far, s->v.trend);
+    }
+    e->reqs_so_far += reqs;
+    sv_registry_take(e->interval, e->scratch);
+    sv_registry_merge(e->totals, e->scratch);
+    return (double)reqs;
+}
+
+static void sample_vus(sv_engine_t *e)
+{
+    uint32_t active = 0, max = 0;
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        active += atomic_load_explicit(&e->workers[i].vus_active, memory_order_relaxed);
+        max += atomic_load_explicit(&e->workers[i].vus_max, memory_order_relaxed);
+    }
+    sv_series_add(e->totals, sv_registry_series(e->totals, SV_M_VUS, NULL), active);
+    sv_series_add(e->totals, sv_registry_series(e->totals, SV_M_VUS_MAX, NULL), max);
+    e->vus_sampled = true;
+}
+
+static void sample_cpu(sv_engine_t *e, uint64_t now)
+{
+    uint64_t wall = now - e->last_tick_ns;
+    if (wall == 0)
+        return;
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        uint64_t cpu = atomic_load_explicit(&e->workers[i].cpu_ns, memory_order_relaxed);
+        double frac = (double)(cpu - e->last_cpu_ns[i]) / (double)wall;
+        e->last_cpu_ns[i] = cpu;
+        e->cpu_sum[i] += frac;
+        e->cpu_max[i] = SV_MAX(e->cpu_max[i], frac);
+    }
+    e->cpu_samples++;
+}
+
+static void progress(sv_engine_t *e, double reqs, uint64_t now)
+{
+    if (e->opts->progress == NULL)
+        return;
+    uint32_t active = 0, max = 0;
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        active += atomic_load_explicit(&e->workers[i].vus_active, memory_order_relaxed);
+        max += atomic_load_explicit(&e->workers[i].vus_max, memory_order_relaxed);
+    }
+    sv_progress_t p = {
+        .elapsed_ns = now - e->start_ns,
+        .total_ns = e->planned_ns,
+        .vus = active,
+        .vus_max = max,
+        .reqs_per_s = reqs * 1e9 / (double)(now - e->last_tick_ns),
+        .reqs = e->reqs_so_far,
+        .failed = e->failed_so_far,
+        .p95_ms = sv_hist_percentile(e->duration_so_far, 95) / SV_TREND_SCALE,
+        .stopping = e->signals > 0,
+    };
+    e->opts->progress(&p, e->opts->progress_arg);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    sv_engine_t *e = sv_container_of(t, sv_engine_t, tick);
+    uint64_t now = sv_now_ns();
+    collect_ready(e);
+    double reqs = fold_interval(e);
+    if (atomic_load(&e->finished_workers) < e->n_workers) {
+        sample_vus(e);
+        sample_cpu(e, now);
+    }
+    progress(e, reqs, now);
+    e->last_tick_ns = now;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+static void on_worker_done(uv_async_t *a)
+{
+    sv_engine_t *e = sv_container_of(a, sv_engine_t, worker_done);
+    if (atomic_load(&e->finished_workers) < e->n_workers)
+        return;
+    uv_timer_stop(&e->tick);
+    uv_close((uv_handle_t *)&e->tick, NULL);
+    uv_close((uv_handle_t *)&e->worker_done, NULL);
+    uv_close((uv_handle_t *)&e->sigint, NULL);
+    uv_close((uv_handle_t *)&e->sigterm, NULL);
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    sv_engine_t *e = sig->data;
+    if (++e->signals == 1) {
+        for (uint32_t i = 0; i < e->n_workers; i++)
+            sv_worker_request_stop(&e->workers[i]);
+        return;
+    }
+    e->hard_stop = true; /* second signal: report what we have, now */
+    uv_stop(&e->loop);
+}
+
+static void finish_workers(sv_engine_t *e)
+{
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        sv_worker_t *w = &e->workers[i];
+        if (!e->hard_stop)
+            uv_thread_join(&w->thread);
+        uv_mutex_lock(&w->lock);
+        bool finished = w->finished && !e->hard_stop;
+        uv_mutex_unlock(&w->lock);
+        if (finished)
+            absorb(e, w->final);
+    }
+    collect_ready(e);
+    fold_interval(e);
+}
+
+static void health_report(sv_engine_t *e, sv_report_t *r)
+{
+    r->n_workers = e->n_workers;
+    r->workers = sv_xcalloc(e->n_workers, sizeof(*r->workers));
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        sv_worker_health_t *h = &r->workers[i];
+        sv_worker_t *w = &e->workers[i];
+        if (e->cpu_samples) {
+            h->cpu_mean = e->cpu_sum[i] / e->cpu_samples;
+            h->cpu_max = e->cpu_max[i];
+        } else {
+            uint64_t wall = sv_now_ns() - e->start_ns;
+            h->cpu_mean = h->cpu_max = (double)atomic_load(&w->cpu_ns) / (double)(wall ? wall : 1);
+        }
+        h->lag_max_ms = (double)atomic_load(&w->lag_max_us) / 1000.0;
+        h->lag_p99_ms = e->hard_stop ? h->lag_max_ms : sv_hist_percentile(w->lag, 99) / 1000.0;
+        if (!r->saturated && h->cpu_mean >= SATURATED_CPU) {
+            r->saturated = true;
+            snprintf(r->saturation, sizeof(r->saturation),
+                     "worker %u was busy %.0f%% of the time", i, h->cpu_mean * 100);
+        } else if (!r->saturated && h->lag_p99_ms >= SATURATED_LAG_MS) {
+            r->saturated = true;
+            snprintf(r->saturation, sizeof(r->saturation),
+                     "worker %u's event loop lagged %.1f ms (p99)", i, h->lag_p99_ms);
+        }
+    }
+}
+
+static uint64_t planned_duration(const sv_plan_t *plan)
+{
+    uint64_t longest = 0;
+    for (size_t i = 0; i < plan->n_scenarios; i++) {
+        const sv_scenario_t *s = &plan->scenarios[i];
+        uint64_t d = s->executor == SV_EXEC_SHARED_ITERATIONS ? 0 : s->duration_ns;
+        longest = SV_MAX(longest, d);
+    }
+    return longest;
+}
+
+static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_opts_t *opts)
+{
+    const sv_request_spec_t *rq = &plan->request;
+    sv_http_header_t *headers = sv_xcalloc(rq->n_headers + 1, sizeof(*headers));
+    for (size_t i = 0; i < rq->n_headers; i++)
+        headers[i] = (sv_http_header_t){rq->headers[i].key, rq->headers[i].value};
+    const char *why = NULL;
+    int rc = sv_http_request_init(&e->request, rq->method, rq->url, headers, rq->n_headers,
+                                  rq->body, rq->body_len, &why);
+    free(headers);
+    if (rc != 0)
+        return SV_EINVAL;
+    e->request.timeout_ns = plan->timeout_ns;
+    e->request.keep_head = plan->http_debug != SV_DEBUG_OFF;
+    e->request.keep_body = plan->http_debug == SV_DEBUG_FULL;
+    e->plan = plan;
+    e->opts = opts;
+    e->driver = &sv_quick_driver;
+    e->catalog = sv_catalog_new();
+    e->interval = sv_registry_new(e->catalog);
+    e->totals = sv_registry_new(e->catalog);
+    e->scratch = sv_snapshot_new();
+    e->duration_so_far = sv_hist_new();
+    e->n_workers = sv_engine_workers_for(plan);
+    e->workers = sv_xcalloc(e->n_workers, sizeof(*e->workers));
+    e->last_cpu_ns = sv_xcalloc(e->n_workers, sizeof(uint64_t));
+    e->cpu_sum = sv_xcalloc(e->n_workers, sizeof(double));
+    e->cpu_max = sv_xcalloc(e->n_workers, sizeof(double));
+    e->planned_ns = planned_duration(plan);
+    uv_loop_init(&e->loop);
+    uv_async_init(&e->loop, &e->worker_done, on_worker_done);
+    uv_signal_init(&e->loop, &e->sigint);
+    uv_signal_init(&e->loop, &e->sigterm);
+    e->sigint.data = e->sigterm.data = e;
+    uv_signal_start(&e->sigint, on_signal, SIGINT);
+    uv_signal_start(&e->sigterm, on_signal, SIGTERM);
+    uv_timer_init(&e->loop, &e->tick);
+    return 0;
+}
+
+static void engine_free(sv_engine_t *e)
+{
+    if (!e->hard_stop) {
+        for (uint32_t i = 0; i < e->n_workers; i++) {
+            sv_worker_t *w = &e->workers[i];
+            sv_snapshot_free(w->ready);
+            sv_snapshot_free(w->final);
+            for (int s = 0; s < w->n_spare; s++)
+                sv_snapshot_free(w->spare[s]);
+            sv_registry_free(w->reg);
+            sv_hist_free(w->lag);
+            uv_mutex_destroy(&w->lock);
+        }
+        free(e->workers);
+        uv_loop_close(&e->loop);
+        sv_http_request_free(&e->request);
+    }
+    sv_registry_free(e->interval);
+    sv_snapshot_free(e->scratch);
+    sv_hist_free(e->duration_so_far);
+    free(e->last_cpu_ns);
+    free(e->cpu_sum);
+    free(e->cpu_max);
+    free(e);
+}
+
+int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report)
+{
+    sv_engine_t *e = sv_xcalloc(1, sizeof(*e));
+    if (engine_init(e, plan, opts) != 0) {
+        free(e);
+        return SV_EINVAL;
+    }
+    e->start_ns = e->last_tick_ns = sv_now_ns();
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        e->workers[i].engine = e;
+        e->workers[i].index = i;
+        sv_worker_start(&e->workers[i]);
+    }
+    uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uint64_t end = sv_now_ns();
+    if (!e->vus_sampled)
+        sample_vus(e); /* a run shorter than a tick still reports its VUs */
+    finish_workers(e);
+
+    *report = (sv_report_t){
+        .plan = plan,
+        .catalog = e->catalog,
+        .totals = e->totals,
+        .duration_ns = end - e->start_ns,
+        .interrupted = e->signals > 0,
+    };
+    health_report(e, report);
+    engine_free(e);
+    return 0;
+}
+
+void sv_engine_report_free(sv_report_t *r)
+{
+    sv_registry_free(r->totals);
+    sv_catalog_free((sv_catalog_t *)r->catalog);
+    free(r->workers);
+    *r = (sv_report_t){0};
+}

@@ -1,0 +1,29 @@
+/*
+ * The engine runs a plan: W worker threads, each with its own event loop,
+ * connections and metric registry, and the calling thread as the collector that
+ * merges their interval snapshots once a second and handles SIGINT/SIGTERM.
+ */
+#ifndef SV_ENGINE_H
+#define SV_ENGINE_H
+
+#include "../output/report.h"
+#include "../plan/plan.h"
+
+typedef void (*sv_progress_cb)(const sv_progress_t *p, void *arg);
+
+typedef struct {
+    sv_progress_cb progress; /* may be NULL */
+    void *progress_arg;
+} sv_engine_opts_t;
+
+/* Runs the plan to its end or until a signal. Fills *report (release it with
+ * sv_engine_report_free). Returns 0, or SV_EINVAL if the plan's request cannot be
+ * built (the plan should have been validated). */
+int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report);
+void sv_engine_report_free(sv_report_t *report);
+
+/* Number of workers the plan will use: its setting (or the cores), but never more
+ * than it has VUs to give them. */
+uint32_t sv_engine_workers_for(const sv_plan_t *plan);
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * Engine internals shared by the collector (engine.c), the workers (worker.c), the
+ * VU driver for quick tests (quick.c) and metric recording (record.c).
+ */
+#ifndef SV_ENGINE_INT_H
+#define SV_ENGINE_INT_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "../http/client.h"
+#include "../metrics/metrics.h"
+#include "engine.h"
+#include "pacer.h"
+
+typedef struct sv_engine sv_engine_t;
+typedef struct sv_worker sv_worker_t;
+typedef struct sv_wscenario sv_wscenario_t;
+typedef struct sv_vu sv_vu_t;
+
+/* How VUs run iterations. Quick tests send one request; the Lua runtime will
+ * resume a coroutine. */
+typedef struct {
+    /* Starts an iteration; the driver calls sv_vu_iteration_done when it ends
+     * (never from inside iterate). */
+    void (*iterate)(sv_vu_t *vu);
+    /* Ends the iteration in flight now: sv_vu_iteration_done(vu, true) runs before
+     * this returns. */
+    void (*interrupt)(sv_vu_t *vu);
+} sv_vu_driver_t;
+
+/* Series a request's samples go to, for one (status, error) outcome. */
+typedef struct {
+    int status, error_code;
+    sv_series_t *reqs, *duration, *blocked, *connecting, *sending, *waiting, *receiving;
+    sv_series_t *failed, *corrected;
+} sv_req_series_t;
+
+#define SV_REQ_SERIES_CACHE 8
+
+/* Series of one request site (a URL and method sent from one scenario). */
+typedef struct {
+    const sv_tagset_t *tags; /* scenario, user tags, method, url, name, proto, group */
+    sv_req_series_t cache[SV_REQ_SERIES_CACHE];
+    int n_cached, next_evict;
+} sv_req_site_t;
+
+struct sv_vu {
+    uint32_t id; /* 1-based, unique in the test */
+    sv_wscenario_t *sc;
+    sv_http_conn_t *conn;
+    uint64_t iter_start_ns;
+    uint64_t due_ns; /* open model: when the iteration was due; 0 otherwise */
+    bool busy;
+    sv_vu_t *next_free;
+};
+
+struct sv_wscenario {
+    const sv_scenario_t *spec;
+    sv_worker_t *w;
+    sv_vu_t **vus;
+    uint32_t n_vus, cap_vus, busy;
+    uint32_t want_vus; /* closed model: VUs to run; open model: preallocated */
+    uint32_t max_vus;  /* open model */
+    sv_vu_t *free_vus;
+    uint64_t iterations_left;
+    uint64_t start_ns, stop_ns; /* no iteration starts at or after stop_ns */
+    bool open_model, stopping, done;
+    /* open model */
+    sv_pacer_t pacer;
+    uint64_t next_arrival, arrivals;
+    uint64_t *queue;
+    size_t q_head, q_len, q_cap;
+    uv_timer_t stop_timer;  /* end of duration, then end of graceful stop */
+    bool in_grace;
+    /* series */
+    const sv_tagset_t *tags; /* scenario + user tags */
+    sv_series_t *s_iterations, *s_iteration_duration, *s_start_delay, *s_dropped;
+    sv_series_t *s_interrupted, *s_data_sent, *s_data_received;
+    sv_req_site_t site;
+};
+
+struct sv_worker {
+    sv_engine_t *engine;
+    uint32_t index;
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t flush_timer, health_timer;
+    sv_registry_t *reg;
+    sv_http_ctx_t *http;
+    sv_wscenario_t *scenarios;
+    size_t n_scenarios, running;
+    uint64_t next_health_ns;
+    sv_hist_t *lag; /* event-loop lag, µs */
+    /* shared with the collector */
+    uv_mutex_t lock;
+    sv_snapshot_t *ready, *spare[2];
+    int n_spare;
+    sv_snapshot_t *final; /* the last deltas, read after the thread ends */
+    bool finished;        /* under lock: the wake handle is closed */
+    atomic_int stop;      /* 1: stop now */
+    atomic_uint vus_active, vus_max;
+    atomic_uint_fast64_t cpu_ns;
+    atomic_uint_fast64_t lag_max_us;
+};
+
+struct sv_engine {
+    const sv_plan_t *plan;
+    const sv_engine_opts_t *opts;
+    sv_catalog_t *catalog;
+    sv_http_request_t request;
+    const sv_vu_driver_t *driver;
+    sv_worker_t *workers;
+    uint32_t n_workers;
+    uint64_t start_ns, planned_ns;
+    uv_loop_t loop;
+    uv_async_t worker_done;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick;
+    int signals;
+    bool hard_stop;
+    atomic_uint finished_workers;
+    sv_registry_t *interval, *totals;
+    sv_snapshot_t *scratch;
+    sv_hist_t *duration_so_far;
+    uint64_t reqs_so_far, failed_so_far;
+    uint64_t last_tick_ns;
+    uint64_t *last_cpu_ns;
+    double *cpu_sum, *cpu_max;
+    uint32_t cpu_samples;
+    bool vus_sampled;
+};
+
+/* worker.c */
+void sv_worker_start(sv_worker_t *w);
+void sv_worker_request_stop(sv_worker_t *w);
+void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted);
+
+/* record.c */
+void sv_record_site_init(sv_registry_t *reg, sv_req_site_t *site, const sv_tagset_t *base,
+                         const sv_http_request_t *req);
+void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *res);
+void sv_record_debug(const sv_http_request_t *req, const sv_http_result_t *res,
+                     sv_http_debug_t level);
+
+/* quick.c */
+extern const sv_vu_driver_t sv_quick_driver;
+
+static inline uint64_t sv_ns_to_us(uint64_t ns) { return (ns + 500) / 1000; }
+
+#endif

@@ -1,0 +1,730 @@
+/*
+ * HTTP/1.1 connections on libuv. One request at a time per connection, kept alive
+ * between requests. Writes go straight to the socket with uv_try_write and fall
+ * back to uv_write only when the kernel buffer is full, so the common request costs
+ * one write() and, with the read watcher left armed, no epoll_ctl. Reads land in
+ * one buffer per worker; only a head split across reads is copied (into the
+ * connection's stash). See docs/internals/http-client.md.
+ */
+#include "client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "h1.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define MAX_HEAD_BYTES (64 * 1024)
+#define DNS_TTL_NS (300ULL * 1000000000ULL)
+#define DNS_FAILURE_TTL_NS (1000000000ULL)
+#define MAX_ADDRS 16
+
+/* ---- DNS cache ----------------------------------------------------------------- */
+
+typedef enum { DNS_IDLE, DNS_PENDING, DNS_READY, DNS_FAILED } dns_state_t;
+
+typedef struct dns_entry {
+    char *host;
+    uint16_t port;
+    dns_state_t state;
+    int error;
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    int n_addrs;
+    int preferred; /* the address that last accepted a connection */
+    uint64_t expires_ns;
+    uv_getaddrinfo_t req;
+    sv_http_conn_t *waiters;
+    struct dns_entry *next;
+    sv_http_ctx_t *ctx;
+} dns_entry_t;
+
+struct sv_http_ctx {
+    uv_loop_t *loop;
+    char *read_buf;
+    uint64_t max_response_bytes;
+    dns_entry_t *dns;
+    int pending_lookups; /* entries with a getaddrinfo in flight */
+    bool freeing;
+};
+
+typedef enum {
+    C_IDLE,       /* no request in flight */
+    C_RESOLVING,  /* waiting for DNS */
+    C_CONNECTING, /* connect in flight (or waiting for the old socket to close) */
+    C_SENDING,
+    C_WAITING, /* request written, response not complete */
+    C_FAILING, /* error decided, delivery scheduled on the timer */
+} conn_state_t;
+
+typedef enum { SOCK_NONE, SOCK_OPEN, SOCK_CLOSING } tcp_state_t;
+
+struct sv_http_conn {
+    sv_http_ctx_t *ctx;
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_write_t write_req;
+    uv_timer_t timer;
+    conn_state_t state;
+    tcp_state_t tcp_state;
+    bool connected;    /* TCP established and reusable */
+    bool want_connect; /* connect once the old socket finished closing */
+    bool freeing;
+    int open_handles;
+    dns_entry_t *endpoint;  /* where the socket goes */
+    int addr_index, addrs_tried;
+    sv_http_conn_t *dns_next;
+    const sv_http_request_t *req;
+    sv_http_cb cb;
+    void *cb_arg;
+    sv_http_result_t res;
+    sv_buf_t stash; /* a response head split across reads */
+    bool head_done, keep_alive, retried;
+    sv_h1_body_t body;
+    char *content_encoding;
+    uint64_t t_connect_start, t_connected, t_write_start, t_written, t_first_byte;
+    uint64_t body_bytes;
+};
+
+static void start_request(sv_http_conn_t *c);
+static void begin_connect(sv_http_conn_t *c);
+static void fail(sv_http_conn_t *c, int code, const char *msg);
+
+sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes)
+{
+    sv_http_ctx_t *ctx = sv_xcalloc(1, sizeof(*ctx));
+    ctx->loop = loop;
+    ctx->read_buf = sv_xmalloc(READ_BUF_SIZE);
+    ctx->max_response_bytes = max_response_bytes ? max_response_bytes : UINT64_MAX;
+    return ctx;
+}
+
+static void free_dns_entries(sv_http_ctx_t *ctx)
+{
+    dns_entry_t *e = ctx->dns;
+    while (e) {
+        dns_entry_t *next = e->next;
+        free(e->host);
+        free(e);
+        e = next;
+    }
+    free(ctx->read_buf);
+    free(ctx);
+}
+
+void sv_http_ctx_free(sv_http_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return;
+    /* A lookup still in the thread pool frees the context when it returns. */
+    ctx->freeing = true;
+    if (ctx->pending_lookups == 0)
+        free_dns_entries(ctx);
+}
+
+/* ---- results ------------------------------------------------------------------- */
+
+static uint64_t span_ns(uint64_t from, uint64_t to) { return to > from ? to - from : 0; }
+
+static void deliver(sv_http_conn_t *c)
+{
+    uint64_t now = sv_now_ns();
+    sv_http_result_t *r = &c->res;
+    uint64_t sent_at = c->t_write_start ? c->t_write_start : now;
+    uint64_t connect_at = c->t_connect_start ? c->t_connect_start : sent_at;
+    r->blocked_ns = span_ns(r->start_ns, connect_at);
+    if (c->t_connect_start)
+        r->connecting_ns = span_ns(c->t_connect_start, c->t_connected ? c->t_connected : now);
+    if (c->t_write_start) {
+        uint64_t written = c->t_written ? c->t_written : now;
+        r->sending_ns = span_ns(c->t_write_start, written);
+        uint64_t first = c->t_first_byte ? c->t_first_byte : now;
+        r->waiting_ns = span_ns(written, first);
+        if (c->t_first_byte)
+            r->receiving_ns = span_ns(c->t_first_byte, now);
+    }
+    uv_timer_stop(&c->timer);
+    c->state = C_IDLE;
+    sv_http_cb cb = c->cb;
+    void *arg = c->cb_arg;
+    c->cb = NULL;
+    c->req = NULL;
+    cb(r, arg);
+}
+
+/* ---- socket lifecycle ------------------------------------------------------------ */
+
+static void maybe_free(sv_http_conn_t *c)
+{
+    if (c->freeing && c->open_handles == 0) {
+        sv_buf_free(&c->stash);
+        sv_buf_free(&c->res.head);
+        sv_buf_free(&c->res.body);
+        free(c->content_encoding);
+        free(c);
+    }
+}
+
+static void on_tcp_closed(uv_handle_t *h)
+{
+    sv_http_conn_t *c = sv_container_of(h, sv_http_conn_t, tcp);
+    c->tcp_state = SOCK_NONE;
+    c->open_handles--;
+    if (c->want_connect && !c->freeing) {
+        c->want_connect = false;
+        begin_connect(c);
+    }
+    maybe_free(c);
+}
+
+static void close_socket(sv_http_conn_t *c)
+{
+    c->connected = false;
+    if (c->tcp_state != SOCK_OPEN)
+        return;
+    c->tcp_state = SOCK_CLOSING;
+    uv_close((uv_handle_t *)&c->tcp, on_tcp_closed);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    sv_http_conn_t *c = sv_container_of(h, sv_http_conn_t, timer);
+    c->open_handles--;
+    maybe_free(c);
+}
+
+sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx)
+{
+    sv_http_conn_t *c = sv_xcalloc(1, sizeof(*c));
+    c->ctx = ctx;
+    uv_timer_init(ctx->loop, &c->timer);
+    c->open_handles = 1;
+    sv_buf_init(&c->stash, MAX_HEAD_BYTES);
+    return c;
+}
+
+bool sv_http_conn_busy(const sv_http_conn_t *c) { return c->state != C_IDLE; }
+
+static void dns_remove_waiter(sv_http_conn_t *c)
+{
+    dns_entry_t *e = c->endpoint;
+    for (sv_http_conn_t **p = &e->waiters; *p; p = &(*p)->dns_next)
+        if (*p == c) {
+            *p = c->dns_next;
+            break;
+        }
+    c->dns_next = NULL;
+}
+
+void sv_http_conn_cancel(sv_http_conn_t *c)
+{
+    if (c->state == C_IDLE)
+        return;
+    if (c->state == C_RESOLVING)
+        dns_remove_waiter(c);
+    close_socket(c);
+    c->want_connect = false;
+    c->res.interrupted = true;
+    c->res.error = "request interrupted";
+    deliver(c);
+}
+
+void sv_http_conn_free(sv_http_conn_t *c)
+{
+    sv_http_conn_cancel(c);
+    c->freeing = true;
+    close_socket(c);
+    uv_close((uv_handle_t *)&c->timer, on_timer_closed);
+}
+
+/* ---- failures ------------------------------------------------------------------- */
+
+static void on_fail_timer(uv_timer_t *t)
+{
+    sv_http_conn_t *c = sv_container_of(t, sv_http_conn_t, timer);
+    deliver(c);
+}
+
+/* Records the failure and delivers it from the loop (never synchronously). */
+static void fail(sv_http_conn_t *c, int code, const char *msg)
+{
+    if (c->state == C_RESOLVING)
+        dns_remove_waiter(c);
+    close_socket(c);
+    c->want_connect = false;
+    c->res.error_code = code;
+    c->res.error = msg;
+    c->state = C_FAILING;
+    uv_timer_start(&c->timer, on_fail_timer, 0, 0);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    sv_http_conn_t *c = sv_container_of(t, sv_http_conn_t, timer);
+    if (c->state == C_FAILING) {
+        deliver(c);
+        return;
+    }
+    if (c->state == C_RESOLVING)
+        dns_remove_waiter(c);
+    close_socket(c);
+    c->want_connect = false;
+    c->res.error_code = SV_HTTP_ERR_TIMEOUT;
+    c->res.error = "request timeout";
+    deliver(c);
+}
+
+/* A kept-alive socket the server closed before answering: HTTP clients resend once
+ * on a fresh connection, as the request never reached the application. */
+static bool retry_stale(sv_http_conn_t *c)
+{
+    if (!c->res.reused || c->retried || c->t_first_byte)
+        return false;
+    c->retried = true;
+    close_socket(c);
+    c->res.reused = false;
+    c->res.bytes_sent = 0;
+    c->t_write_start = c->t_written = 0;
+    begin_connect(c);
+    return true;
+}
+
+/* ---- response parsing ----------------------------------------------------------- */
+
+static void complete(sv_http_conn_t *c)
+{
+    if (c->req->keep_body && c->content_encoding) {
+        int rc = sv_http_decode_body(&c->res.body, sv_span(c->content_encoding));
+        if (rc == SV_ETOOBIG) {
+            c->res.error_code = SV_HTTP_ERR_RESPONSE_TOO_LARGE;
+            c->res.error = "decoded response body exceeds the size limit";
+        } else if (rc != 0) {
+            c->res.error_code = SV_HTTP_ERR_DECOMPRESSION;
+            c->res.error = "response body decompression failed";
+        }
+    }
+    if (!c->keep_alive)
+        close_socket(c);
+    deliver(c);
+}
+
+static void note_head(sv_http_conn_t *c, const sv_h1_response_t *h, const char *head, size_t len)
+{
+    c->res.status = h->status;
+    c->res.minor_version = h->minor_version;
+    /* Both Content-Length and chunked: framing is ambiguous, so never reuse. */
+    c->keep_alive = sv_h1_keep_alive(h->minor_version, &h->framing) &&
+                    !(h->framing.chunked && h->framing.content_length >= 0);
+    sv_h1_body_init_response(&c->body, h, c->req->is_head);
+    if (c->body.mode == SV_H1_BODY_UNTIL_CLOSE)
+        c->keep_alive = false;
+    free(c->content_encoding);
+    c->content_encoding = NULL;
+    if (c->req->keep_body) {
+        sv_span_t ce = sv_h1_find_header(h->headers, h->num_headers, "content-encoding");
+        if (ce.len)
+            c->content_encoding = sv_xstrndup(ce.ptr, ce.len);
+    }
+    if (c->req->keep_head)
+        sv_buf_append(&c->res.head, head, len);
+}
+
+/* Parses a head at data; returns bytes consumed, 0 when more input is needed, or
+ * -1 after failing the request. Skips 1xx interim responses. */
+static int64_t parse_head(sv_http_conn_t *c, const char *data, size_t len)
+{
+    sv_h1_response_t h;
+    int n = sv_h1_parse_response(data, len, &h);
+    if (n == SV_EAGAIN)
+        return 0;
+    if (n < 0) {
+        fail(c, SV_HTTP_ERR_MALFORMED_RESPONSE, "malformed HTTP response");
+        return -1;
+    }
+    if (h.status >= 100 && h.status < 200 && h.status != 101)
+        return n; /* interim response: the real one follows */
+    note_head(c, &h, data, (size_t)n);
+    c->head_done = true;
+    return n;
+}
+
+/* Feeds body bytes; returns false after failing the request. */
+static bool feed_body(sv_http_conn_t *c, const char *data, size_t len, size_t *used)
+{
+    size_t off = 0;
+    while (off < len && !c->body.done) {
+        sv_span_t piece;
+        int64_t n = sv_h1_body_feed(&c->body, data + off, len - off, &piece);
+        if (n < 0) {
+            fail(c, SV_HTTP_ERR_MALFORMED_RESPONSE, "malformed HTTP response body framing");
+            return false;
+        }
+        off += (size_t)n;
+        c->body_bytes += piece.len;
+        if (c->body_bytes > c->ctx->max_response_bytes) {
+            fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response body exceeds the size limit");
+            return false;
+        }
+        if (c->req->keep_body && piece.len && sv_buf_append(&c->res.body, piece.ptr, piece.len)) {
+            fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response body exceeds the size limit");
+            return false;
+        }
+    }
+    *used = off;
+    return true;
+}
+
+/* Head bytes either parse straight from the read buffer or, when split across
+ * reads, accumulate in the stash. Returns bytes of data consumed, or -1. */
+static int64_t consume_head(sv_http_conn_t *c, const char *data, size_t len)
+{
+    if (c->stash.len == 0) {
+        int64_t n = parse_head(c, data, len);
+        if (n != 0)
+            return n;
+        if (sv_buf_append(&c->stash, data, len) != 0) {
+            fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response head exceeds 64 KiB");
+            return -1;
+        }
+        return (int64_t)len;
+    }
+    size_t before = c->stash.len;
+    if (sv_buf_append(&c->stash, data, len) != 0) {
+        fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response head exceeds 64 KiB");
+        return -1;
+    }
+    int64_t n = parse_head(c, c->stash.data, c->stash.len);
+    if (n <= 0)
+        return n < 0 ? -1 : (int64_t)len;
+    /* n bytes of the stash were a head: the rest of this read is still ours to feed. */
+    size_t from_data = (size_t)n - before;
+    sv_buf_reset(&c->stash);
+    return (int64_t)from_data;
+}
+
+static void on_data(sv_http_conn_t *c, const char *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        if (!c->head_done) {
+            int64_t n = consume_head(c, data + off, len - off);
+            if (n < 0)
+                return;
+            off += (size_t)n;
+            if (!c->head_done)
+                continue;
+        }
+        size_t used;
+        if (!feed_body(c, data + off, len - off, &used))
+            return;
+        off += used;
+        if (c->body.done)
+            break;
+    }
+    if (!c->head_done || !c->body.done)
+        return;
+    if (off < len)
+        c->keep_alive = false; /* bytes beyond the response: don't trust this socket */
+    complete(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    sv_http_conn_t *c = sv_container_of(h, sv_http_conn_t, tcp);
+    buf->base = c->ctx->read_buf;
+    buf->len = READ_BUF_SIZE;
+}
+
+static void on_read_error(sv_http_conn_t *c, ssize_t nread)
+{
+    if (c->state != C_WAITING && c->state != C_SENDING) {
+        close_socket(c); /* idle keep-alive socket closed by the server */
+        return;
+    }
+    if (nread == UV_EOF && c->head_done && sv_h1_body_eof(&c->body) == 0) {
+        c->keep_alive = false;
+        complete(c);
+        return;
+    }
+    if (retry_stale(c))
+        return;
+    if (nread == UV_ECONNRESET)
+        fail(c, SV_HTTP_ERR_RESET_BY_PEER, "read: connection reset by peer");
+    else if (nread == UV_EOF)
+        fail(c, SV_HTTP_ERR_GENERIC, "unexpected EOF: connection closed before the response ended");
+    else
+        fail(c, SV_HTTP_ERR_TCP, "read: network error");
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    sv_http_conn_t *c = sv_container_of(s, sv_http_conn_t, tcp);
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        on_read_error(c, nread);
+        return;
+    }
+    if (c->state != C_WAITING && c->state != C_SENDING) {
+        close_socket(c); /* unsolicited bytes on an idle connection */
+        return;
+    }
+    if (c->t_first_byte == 0) {
+        c->t_first_byte = sv_now_ns();
+        if (c->t_written == 0)
+            c->t_written = c->t_first_byte; /* the server answered before we finished */
+    }
+    c->res.bytes_received += (uint64_t)nread;
+    on_data(c, buf->base, (size_t)nread);
+}
+
+/* ---- sending -------------------------------------------------------------------- */
+
+static void write_failed(sv_http_conn_t *c, int status)
+{
+    if (retry_stale(c))
+        return;
+    if (status == UV_EPIPE)
+        fail(c, SV_HTTP_ERR_TCP_BROKEN_PIPE, "write: broken pipe");
+    else if (status == UV_ECONNRESET)
+        fail(c, SV_HTTP_ERR_RESET_BY_PEER, "write: connection reset by peer");
+    else
+        fail(c, SV_HTTP_ERR_TCP_UNKNOWN_ERRNO, "write: network error");
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    sv_http_conn_t *c = sv_container_of(w, sv_http_conn_t, write_req);
+    if (c->state != C_SENDING)
+        return; /* failed or interrupted meanwhile */
+    if (status < 0) {
+        write_failed(c, status);
+        return;
+    }
+    if (c->t_written == 0)
+        c->t_written = sv_now_ns();
+    c->state = C_WAITING;
+}
+
+static void send_bytes(sv_http_conn_t *c)
+{
+    const sv_buf_t *wire = &c->req->wire;
+    c->state = C_SENDING;
+    c->t_write_start = sv_now_ns();
+    c->res.bytes_sent = wire->len;
+    uv_buf_t b = uv_buf_init(wire->data, (unsigned)wire->len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)wire->len) {
+        c->t_written = sv_now_ns();
+        c->state = C_WAITING;
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        write_failed(c, n);
+        return;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    b = uv_buf_init(wire->data + done, (unsigned)(wire->len - done));
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
+    if (rc < 0)
+        write_failed(c, rc);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    sv_http_conn_t *c = sv_container_of(req, sv_http_conn_t, connect_req);
+    if (c->state != C_CONNECTING || c->tcp_state != SOCK_OPEN)
+        return; /* interrupted, timed out or failed meanwhile */
+    if (status < 0) {
+        dns_entry_t *e = c->endpoint;
+        if (++c->addrs_tried < e->n_addrs) {
+            c->addr_index = (c->addr_index + 1) % e->n_addrs;
+            close_socket(c);
+            c->want_connect = true;
+            return;
+        }
+        if (status == UV_ECONNREFUSED)
+            fail(c, SV_HTTP_ERR_DIAL_REFUSED, "dial: connection refused");
+        else if (status == UV_ETIMEDOUT)
+            fail(c, SV_HTTP_ERR_DIAL_TIMEOUT, "dial: i/o timeout");
+        else
+            fail(c, SV_HTTP_ERR_DIAL, "dial: network error");
+        return;
+    }
+    c->endpoint->preferred = c->addr_index;
+    c->t_connected = sv_now_ns();
+    c->connected = true;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    send_bytes(c);
+}
+
+static void begin_connect(sv_http_conn_t *c)
+{
+    c->state = C_CONNECTING;
+    if (c->tcp_state == SOCK_CLOSING) {
+        c->want_connect = true;
+        return;
+    }
+    dns_entry_t *e = c->endpoint;
+    if (c->t_connect_start == 0)
+        c->t_connect_start = sv_now_ns();
+    uv_tcp_init(c->ctx->loop, &c->tcp);
+    c->tcp_state = SOCK_OPEN;
+    c->open_handles++;
+    uv_tcp_nodelay(&c->tcp, 1);
+    int rc = uv_tcp_connect(&c->connect_req, &c->tcp,
+                            (const struct sockaddr *)&e->addrs[c->addr_index], on_connect);
+    if (rc < 0)
+        fail(c, rc == UV_ECONNREFUSED ? SV_HTTP_ERR_DIAL_REFUSED : SV_HTTP_ERR_DIAL,
+             rc == UV_ECONNREFUSED ? "dial: connection refused" : "dial: cannot open a socket");
+}
+
+/* ---- DNS ------------------------------------------------------------------------ */
+
+static void dns_ready(dns_entry_t *e)
+{
+    sv_http_conn_t *w = e->waiters;
+    e->waiters = NULL;
+    while (w) {
+        sv_http_conn_t *next = w->dns_next;
+        w->dns_next = NULL;
+        if (e->state == DNS_READY)
+            start_request(w);
+        else
+            fail(w, e->error == UV_EAI_NONAME ? SV_HTTP_ERR_DNS_NO_SUCH_HOST : SV_HTTP_ERR_DNS,
+                 e->error == UV_EAI_NONAME ? "lookup: no such host" : "lookup: DNS failure");
+        w = next;
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    dns_entry_t *e = sv_container_of(req, dns_entry_t, req);
+    sv_http_ctx_t *ctx = e->ctx;
+    ctx->pending_lookups--;
+    if (ctx->freeing) {
+        uv_freeaddrinfo(res);
+        if (ctx->pending_lookups == 0)
+            free_dns_entries(ctx);
+        return;
+    }
+    e->n_addrs = 0;
+    for (struct addrinfo *ai = res; status == 0 && ai && e->n_addrs < MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+            continue;
+        memcpy(&e->addrs[e->n_addrs], ai->ai_addr, ai->ai_addrlen);
+        e->n_addrs++;
+    }
+    uv_freeaddrinfo(res);
+    uint64_t now = sv_now_ns();
+    if (e->n_addrs > 0) {
+        e->state = DNS_READY;
+        e->preferred = 0;
+        e->expires_ns = now + DNS_TTL_NS;
+    } else {
+        e->state = DNS_FAILED;
+        e->error = status ? status : UV_EAI_NONAME;
+        e->expires_ns = now + DNS_FAILURE_TTL_NS;
+    }
+    dns_ready(e);
+}
+
+static bool numeric_address(dns_entry_t *e)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&e->addrs[0];
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&e->addrs[0];
+    if (uv_ip4_addr(e->host, e->port, v4) == 0 || uv_ip6_addr(e->host, e->port, v6) == 0) {
+        e->n_addrs = 1;
+        e->state = DNS_READY;
+        e->expires_ns = UINT64_MAX;
+        return true;
+    }
+    return false;
+}
+
+static dns_entry_t *dns_entry(sv_http_ctx_t *ctx, const sv_url_t *u)
+{
+    for (dns_entry_t *e = ctx->dns; e; e = e->next)
+        if (e->port == u->port && strcmp(e->host, u->host) == 0)
+            return e;
+    dns_entry_t *e = sv_xcalloc(1, sizeof(*e));
+    e->host = sv_xstrdup(u->host);
+    e->port = u->port;
+    e->ctx = ctx;
+    e->next = ctx->dns;
+    ctx->dns = e;
+    numeric_address(e);
+    return e;
+}
+
+static void dns_lookup(dns_entry_t *e)
+{
+    char port[8];
+    snprintf(port, sizeof(port), "%u", e->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    e->state = DNS_PENDING;
+    int rc = uv_getaddrinfo(e->ctx->loop, &e->req, on_resolved, e->host, port, &hints);
+    if (rc < 0) {
+        e->state = DNS_FAILED;
+        e->error = rc;
+        e->expires_ns = sv_now_ns() + DNS_FAILURE_TTL_NS;
+        dns_ready(e);
+        return;
+    }
+    e->ctx->pending_lookups++;
+}
+
+/* ---- requests ------------------------------------------------------------------- */
+
+static void start_request(sv_http_conn_t *c)
+{
+    dns_entry_t *e = c->endpoint;
+    if (e->state == DNS_PENDING || sv_now_ns() >= e->expires_ns || e->state == DNS_IDLE) {
+        c->state = C_RESOLVING;
+        c->dns_next = e->waiters;
+        e->waiters = c;
+        if (e->state != DNS_PENDING)
+            dns_lookup(e);
+        return;
+    }
+    if (e->state == DNS_FAILED) {
+        fail(c, e->error == UV_EAI_NONAME ? SV_HTTP_ERR_DNS_NO_SUCH_HOST : SV_HTTP_ERR_DNS,
+             e->error == UV_EAI_NONAME ? "lookup: no such host" : "lookup: DNS failure");
+        return;
+    }
+    c->addr_index = e->preferred;
+    c->addrs_tried = 0;
+    begin_connect(c);
+}
+
+int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_cb cb, void *arg)
+{
+    if (c->state != C_IDLE || c->freeing)
+        return SV_EINVAL;
+    sv_buf_t head = c->res.head, body = c->res.body;
+    sv_buf_reset(&head);
+    sv_buf_reset(&body);
+    head.max = MAX_HEAD_BYTES;
+    body.max = c->ctx->max_response_bytes > SIZE_MAX ? SIZE_MAX : (size_t)c->ctx->max_response_bytes;
+    c->res = (sv_http_result_t){.start_ns = sv_now_ns(), .head = head, .body = body};
+    c->req = req;
+    c->cb = cb;
+    c->cb_arg = arg;
+    c->head_done = false;
+    c->retried = false;
+    c->body_bytes = 0;
+    c->t_connect_start = c->t_connected = c->t_write_start = c->t_written = c->t_first_byte = 0;
+    sv_buf_reset(&c->stash);
+    if (req->timeout_ns)
+        uv_timer_start(&c->timer, on_timeout, (req->timeout_ns + 999999) / 1000000, 0);
+
+    dns_entry_t *e = dns_entry(c->ctx, &req->url);
+    if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN) {
+        c->res.reused = true;
+        send_bytes(c);
+        return 0;
+    }
+    close_socket(c);
+    c->endpoint = e;
+    start_request(c);
+    return 0;
+}

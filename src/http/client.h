@@ -1,0 +1,105 @@
+/*
+ * The HTTP/1.1 client: prepared requests, a per-worker context (event loop, DNS
+ * cache, shared read buffer) and keep-alive connections, one per VU. Each request
+ * is timed phase by phase with the monotonic clock; every failure becomes a
+ * result with a k6-style error_code, never a crash.
+ *
+ * Threading: a context and its connections belong to the thread running its loop.
+ */
+#ifndef SV_HTTP_CLIENT_H
+#define SV_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "../util/util.h"
+#include "url.h"
+
+/* k6's error codes, and salvo's own in the 17xx content range. */
+#define SV_HTTP_ERRORS(X)                                                                   \
+    X(GENERIC, 1000)                                                                      \
+    X(INVALID_URL, 1020)                                                                  \
+    X(TIMEOUT, 1050)                                                                      \
+    X(DNS, 1100)                                                                          \
+    X(DNS_NO_SUCH_HOST, 1101)                                                             \
+    X(TCP, 1200)                                                                          \
+    X(TCP_BROKEN_PIPE, 1201)                                                              \
+    X(TCP_UNKNOWN_ERRNO, 1202)                                                            \
+    X(DIAL, 1210)                                                                         \
+    X(DIAL_TIMEOUT, 1211)                                                                 \
+    X(DIAL_REFUSED, 1212)                                                                 \
+    X(RESET_BY_PEER, 1220)                                                                \
+    X(DECOMPRESSION, 1701)                                                                \
+    X(MALFORMED_RESPONSE, 1702)                                                           \
+    X(RESPONSE_TOO_LARGE, 1703)
+
+enum {
+#define SV_HTTP_ERR_ENUM(name, code) SV_HTTP_ERR_##name = code,
+    SV_HTTP_ERRORS(SV_HTTP_ERR_ENUM)
+#undef SV_HTTP_ERR_ENUM
+};
+
+typedef struct {
+    const char *name, *value;
+} sv_http_header_t;
+
+/* A request ready to send: its URL and its bytes on the wire, built once and sent
+ * any number of times. */
+typedef struct {
+    sv_url_t url;
+    char *method;
+    bool is_head;
+    sv_buf_t wire;
+    uint64_t timeout_ns;
+    bool keep_body; /* collect the (decoded) body into the result */
+    bool keep_head; /* keep the raw response head in the result */
+} sv_http_request_t;
+
+/* Builds a request. Adds Host, User-Agent and Content-Length unless given.
+ * SV_EPARSE with *why set for a bad URL or header. */
+int sv_http_request_init(sv_http_request_t *r, const char *method, const char *url,
+                         const sv_http_header_t *headers, size_t n_headers, const char *body,
+                         size_t body_len, const char **why);
+void sv_http_request_free(sv_http_request_t *r);
+
+typedef struct {
+    int status;          /* 0 when no response was received */
+    int error_code;      /* 0, or an SV_HTTP_ERR_* code for a network or protocol failure */
+    const char *error;   /* static message for error_code */
+    bool interrupted;    /* cancelled by sv_http_conn_cancel: not a measurement */
+    int minor_version;   /* HTTP/1.x */
+    bool reused;         /* sent on a kept-alive connection */
+    uint64_t start_ns;   /* when the request was handed to the client */
+    uint64_t blocked_ns, connecting_ns, sending_ns, waiting_ns, receiving_ns;
+    uint64_t bytes_sent, bytes_received;
+    sv_buf_t head; /* raw head, when the request asked for it */
+    sv_buf_t body; /* decoded body, when the request asked for it */
+} sv_http_result_t;
+
+typedef void (*sv_http_cb)(sv_http_result_t *res, void *arg);
+
+typedef struct sv_http_ctx sv_http_ctx_t;
+typedef struct sv_http_conn sv_http_conn_t;
+
+/* max_response_bytes: cap on a response (head + body); 0 for none. */
+sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes);
+/* Frees the context; every connection must have been freed and the loop run until
+ * their handles closed. */
+void sv_http_ctx_free(sv_http_ctx_t *ctx);
+
+sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx);
+/* Sends a request; cb runs later from the loop, exactly once, never from inside
+ * this call. The request must outlive the callback. SV_EINVAL if a request is
+ * already in flight on this connection. */
+int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_cb cb, void *arg);
+/* Aborts the request in flight, if any: its callback runs now, with interrupted set. */
+void sv_http_conn_cancel(sv_http_conn_t *c);
+/* Cancels, closes and frees the connection (memory goes once its handles closed). */
+void sv_http_conn_free(sv_http_conn_t *c);
+bool sv_http_conn_busy(const sv_http_conn_t *c);
+
+/* Decodes a gzip or deflate body in place. 0, or SV_EPARSE / SV_ETOOBIG. */
+int sv_http_decode_body(sv_buf_t *body, sv_span_t content_encoding);
+
+#endif

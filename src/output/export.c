@@ -1,0 +1,168 @@
+/*
+ * The JSON summary export, in the shape of k6's --summary-export so tools that
+ * read k6's file read ours; what k6 lacks (p99, p99.9, serialized histograms for
+ * exact merging, the configuration, the generator's health, errors) goes under
+ * "salvo". See docs/summary-export.md.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "output.h"
+
+static json_t *trend_json(const sv_hist_t *h, const sv_metric_def_t *def)
+{
+    json_t *o = json_object();
+    static const struct {
+        const char *name;
+        double p;
+    } stats[] = {{"avg", -1}, {"min", 0}, {"med", 50}, {"max", 100}, {"p(90)", 90}, {"p(95)", 95}};
+    for (size_t i = 0; i < SV_ARRAY_SIZE(stats); i++) {
+        double v = stats[i].p < 0 ? sv_hist_mean(h) : sv_hist_percentile(h, stats[i].p);
+        json_object_set_new(o, stats[i].name, json_real(v / SV_TREND_SCALE));
+    }
+    (void)def;
+    return o;
+}
+
+static json_t *row_json(const sv_summary_row_t *row, double seconds)
+{
+    const sv_series_t *a = &row->agg;
+    switch (a->type) {
+    case SV_TREND:
+        return trend_json(a->v.trend, row->def);
+    case SV_COUNTER:
+        return json_pack("{s:f,s:f}", "count", a->v.counter, "rate", a->v.counter / seconds);
+    case SV_RATE: {
+        double v = a->v.rate.total ? (double)a->v.rate.nonzero / (double)a->v.rate.total : 0;
+        return json_pack("{s:I,s:I,s:f}", "passes", (json_int_t)a->v.rate.nonzero, "fails",
+                         (json_int_t)(a->v.rate.total - a->v.rate.nonzero), "value", v);
+    }
+    case SV_GAUGE:
+        return json_pack("{s:f,s:f,s:f}", "value", a->v.gauge.value, "min", a->v.gauge.min, "max",
+                         a->v.gauge.max);
+    }
+    return json_null();
+}
+
+static json_t *trend_extras(const sv_summary_row_t *row)
+{
+    const sv_hist_t *h = row->agg.v.trend;
+    sv_buf_t buf;
+    sv_buf_init(&buf, SIZE_MAX);
+    sv_hist_encode(h, &buf);
+    json_t *o = json_pack("{s:f,s:f,s:I,s:s,s:s%}", "p(99)", sv_hist_percentile(h, 99) / SV_TREND_SCALE,
+                          "p(99.9)", sv_hist_percentile(h, 99.9) / SV_TREND_SCALE, "count",
+                          (json_int_t)sv_hist_count(h), "unit",
+                          row->def->contains == SV_CONTAINS_TIME ? "us" : "milli", "histogram",
+                          buf.data, buf.len);
+    sv_buf_free(&buf);
+    return o;
+}
+
+static json_t *config_json(const sv_report_t *r, uint32_t workers)
+{
+    const sv_plan_t *p = r->plan;
+    json_t *scenarios = json_object();
+    for (size_t i = 0; i < p->n_scenarios; i++) {
+        const sv_scenario_t *s = &p->scenarios[i];
+        json_t *o = json_pack("{s:s,s:f}", "executor", sv_executor_name(s->executor),
+                              "gracefulStop_ms", (double)s->graceful_stop_ns / 1e6);
+        switch (s->executor) {
+        case SV_EXEC_CONSTANT_VUS:
+            json_object_set_new(o, "vus", json_integer(s->vus));
+            json_object_set_new(o, "duration_ms", json_real((double)s->duration_ns / 1e6));
+            break;
+        case SV_EXEC_SHARED_ITERATIONS:
+            json_object_set_new(o, "vus", json_integer(s->vus));
+            json_object_set_new(o, "iterations", json_integer((json_int_t)s->iterations));
+            json_object_set_new(o, "maxDuration_ms", json_real((double)s->max_duration_ns / 1e6));
+            break;
+        case SV_EXEC_CONSTANT_ARRIVAL_RATE:
+            json_object_set_new(o, "rate", json_integer((json_int_t)s->rate.count));
+            json_object_set_new(o, "timeUnit_ms", json_real((double)s->rate.per_ns / 1e6));
+            json_object_set_new(o, "duration_ms", json_real((double)s->duration_ns / 1e6));
+            json_object_set_new(o, "preAllocatedVUs", json_integer(s->vus));
+            json_object_set_new(o, "maxVUs", json_integer(s->max_vus));
+            json_object_set_new(o, "overload", json_string(s->overload_queue ? "queue" : "drop"));
+            break;
+        }
+        json_object_set_new(scenarios, s->name, o);
+    }
+    json_t *tags = json_object();
+    for (size_t i = 0; i < p->n_tags; i++)
+        json_object_set_new(tags, p->tags[i].key, json_string(p->tags[i].value));
+    return json_pack("{s:o,s:{s:s,s:s},s:o,s:i,s:f,s:I}", "scenarios", scenarios, "request",
+                     "method", p->request.method, "url", p->request.url, "tags", tags, "workers",
+                     (int)workers, "timeout_ms", (double)p->timeout_ns / 1e6, "maxResponseBytes",
+                     (json_int_t)p->max_response_bytes);
+}
+
+static json_t *generator_json(const sv_report_t *r)
+{
+    json_t *workers = json_array();
+    for (uint32_t i = 0; i < r->n_workers; i++) {
+        const sv_worker_health_t *h = &r->workers[i];
+        json_array_append_new(workers, json_pack("{s:f,s:f,s:f,s:f}", "cpu_mean", h->cpu_mean,
+                                                 "cpu_max", h->cpu_max, "loop_lag_p99_ms",
+                                                 h->lag_p99_ms, "loop_lag_max_ms", h->lag_max_ms));
+    }
+    return json_pack("{s:b,s:s?,s:o}", "saturated", r->saturated, "reason",
+                     r->saturated ? r->saturation : NULL, "workers", workers);
+}
+
+static json_t *errors_json(const sv_report_t *r)
+{
+    sv_error_kind_t *kinds;
+    size_t n = sv_summary_errors(r, &kinds);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:i,s:s,s:I}", "code", kinds[i].code, "message",
+                                           kinds[i].message, "count", (json_int_t)kinds[i].count));
+    sv_summary_errors_free(kinds, n);
+    return a;
+}
+
+static json_t *summary_json(const sv_report_t *r)
+{
+    sv_summary_row_t *rows;
+    size_t n = sv_summary_rows(r, &rows);
+    double seconds = r->duration_ns ? (double)r->duration_ns / 1e9 : 1e-9;
+    json_t *metrics = json_object(), *trends = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_object_set_new(metrics, rows[i].name, row_json(&rows[i], seconds));
+        if (rows[i].agg.type == SV_TREND)
+            json_object_set_new(trends, rows[i].name, trend_extras(&rows[i]));
+    }
+    sv_summary_rows_free(rows, n);
+    json_t *root_group = json_pack("{s:s,s:s,s:s,s:{},s:{}}", "name", "", "path", "", "id",
+                                   "d41d8cd98f00b204e9800998ecf8427e", "groups", "checks");
+    json_t *salvo = json_pack("{s:s,s:f,s:b,s:o,s:o,s:o,s:o}", "version", SV_VERSION,
+                              "duration_ms", (double)r->duration_ns / 1e6, "interrupted",
+                              r->interrupted, "config", config_json(r, r->n_workers), "generator",
+                              generator_json(r), "trends", trends, "errors", errors_json(r));
+    return json_pack("{s:o,s:o,s:o}", "root_group", root_group, "metrics", metrics, "salvo", salvo);
+}
+
+int sv_output_export(const sv_report_t *r, const char *path, const char **why)
+{
+    json_t *root = summary_json(r);
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+    if (f == NULL) {
+        *why = strerror(errno);
+        rc = SV_EIO;
+        goto out;
+    }
+    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0 || fputc('\n', f) == EOF) {
+        *why = strerror(errno ? errno : EIO);
+        rc = SV_EIO;
+    }
+    if (fclose(f) != 0 && rc == 0) {
+        *why = strerror(errno);
+        rc = SV_EIO;
+    }
+out:
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,51 @@
+/*
+ * Outputs of a run: the banner before it, the live progress line, the end-of-test
+ * summary in k6's layout and the JSON summary export in k6's shape (plus what k6
+ * lacks, under "salvo").
+ *
+ * All functions run on the collector (main) thread.
+ */
+#ifndef SV_OUTPUT_H
+#define SV_OUTPUT_H
+
+#include <stdio.h>
+
+#include "report.h"
+
+/* One summary row: a metric with samples, or one of its default sub-metrics. */
+typedef struct {
+    char *name; /* "http_req_duration" or "http_req_duration{expected_response:true}" */
+    const sv_metric_def_t *def;
+    sv_series_t agg;
+    bool sub;
+} sv_summary_row_t;
+
+/* Rows sorted by name, sub-metrics right after their metric. */
+size_t sv_summary_rows(const sv_report_t *r, sv_summary_row_t **rows);
+void sv_summary_rows_free(sv_summary_row_t *rows, size_t n);
+
+typedef struct {
+    int code;
+    char *message;
+    uint64_t count;
+} sv_error_kind_t;
+
+/* Failed requests grouped by error code and message, most frequent first. */
+size_t sv_summary_errors(const sv_report_t *r, sv_error_kind_t **kinds);
+void sv_summary_errors_free(sv_error_kind_t *kinds, size_t n);
+
+/* k6's value formats: "1.23ms", "2.4 MB", … */
+void sv_format_time_ms(double ms, char *out, size_t size);
+void sv_format_bytes(double bytes, char *out, size_t size);
+
+void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers);
+void sv_output_summary(FILE *f, const sv_report_t *r);
+/* Writes the JSON summary. 0, or SV_EIO with *why set (from errno). */
+int sv_output_export(const sv_report_t *r, const char *path, const char **why);
+
+/* Redraws the progress line (for a terminal). */
+void sv_output_progress(FILE *f, const sv_progress_t *p);
+/* Ends the progress line so later output starts on a clean line. */
+void sv_output_progress_done(FILE *f);
+
+#endif

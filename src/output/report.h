@@ -1,0 +1,44 @@
+/*
+ * What a finished (or interrupted) run hands to the outputs: merged totals, the
+ * plan it ran, how long it took and how the generator itself fared. Outputs read
+ * it; they compute no statistics of their own beyond reading histograms.
+ */
+#ifndef SV_REPORT_H
+#define SV_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../metrics/metrics.h"
+#include "../plan/plan.h"
+
+typedef struct {
+    double cpu_mean;   /* fraction of one core while the load ran, 0..1 */
+    double cpu_max;    /* highest one-second sample */
+    double lag_p99_ms; /* event-loop lag */
+    double lag_max_ms;
+} sv_worker_health_t;
+
+typedef struct {
+    const sv_plan_t *plan;
+    const sv_catalog_t *catalog;
+    sv_registry_t *totals;
+    uint64_t duration_ns;
+    bool interrupted; /* stopped by a signal */
+    sv_worker_health_t *workers;
+    uint32_t n_workers;
+    bool saturated;
+    char saturation[160]; /* why, when saturated */
+} sv_report_t;
+
+/* Live figures for the progress line, once a second. */
+typedef struct {
+    uint64_t elapsed_ns, total_ns;
+    uint32_t vus, vus_max;
+    double reqs_per_s;
+    uint64_t reqs, failed; /* cumulative */
+    double p95_ms;         /* of http_req_duration so far */
+    bool stopping;
+} sv_progress_t;
+
+#endif

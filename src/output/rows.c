@@ -1,0 +1,163 @@
+/*
+ * The rows and error kinds that both the text summary and the JSON export print,
+ * read from the run's merged totals; and k6's value formats.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "output.h"
+
+/* k6 always reports these sub-metrics. */
+static const struct {
+    uint32_t metric;
+    const char *key, *value;
+} default_submetrics[] = {
+    {SV_M_HTTP_REQ_DURATION, "expected_response", "true"},
+};
+
+static int cmp_row(const void *a, const void *b)
+{
+    const sv_summary_row_t *x = a, *y = b;
+    int c = strcmp(x->def->name, y->def->name);
+    if (c == 0 && x->sub != y->sub)
+        return x->sub ? 1 : -1;
+    return c ? c : strcmp(x->name, y->name);
+}
+
+static void push_row(sv_summary_row_t **rows, size_t *n, sv_summary_row_t row)
+{
+    *rows = sv_xrealloc(*rows, (*n + 1) * sizeof(**rows));
+    (*rows)[(*n)++] = row;
+}
+
+size_t sv_summary_rows(const sv_report_t *r, sv_summary_row_t **out)
+{
+    sv_summary_row_t *rows = NULL;
+    size_t n = 0;
+    for (uint32_t m = 0; m < sv_catalog_size(r->catalog); m++) {
+        sv_summary_row_t row = {.def = sv_catalog_get(r->catalog, m)};
+        if (sv_registry_aggregate(r->totals, m, NULL, NULL, &row.agg) == 0)
+            continue;
+        row.name = sv_xstrdup(row.def->name);
+        push_row(&rows, &n, row);
+        for (size_t i = 0; i < SV_ARRAY_SIZE(default_submetrics); i++) {
+            if (default_submetrics[i].metric != m)
+                continue;
+            sv_summary_row_t sub = {.def = row.def, .sub = true};
+            if (sv_registry_aggregate(r->totals, m, default_submetrics[i].key,
+                                      default_submetrics[i].value, &sub.agg) == 0)
+                continue;
+            sub.name = sv_xasprintf("%s{%s:%s}", row.def->name, default_submetrics[i].key,
+                                    default_submetrics[i].value);
+            push_row(&rows, &n, sub);
+        }
+    }
+    qsort(rows, n, sizeof(*rows), cmp_row);
+    *out = rows;
+    return n;
+}
+
+void sv_summary_rows_free(sv_summary_row_t *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].name);
+        sv_series_release(&rows[i].agg);
+    }
+    free(rows);
+}
+
+static int cmp_error(const void *a, const void *b)
+{
+    const sv_error_kind_t *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return x->code - y->code;
+}
+
+size_t sv_summary_errors(const sv_report_t *r, sv_error_kind_t **out)
+{
+    sv_error_kind_t *kinds = NULL;
+    size_t n = 0, cursor = 0;
+    sv_series_t *s;
+    while ((s = sv_registry_next(r->totals, &cursor)) != NULL) {
+        const char *code = s->metric == SV_M_HTTP_REQS ? sv_tagset_get(s->tags, "error_code") : NULL;
+        if (code == NULL)
+            continue;
+        const char *err = sv_tagset_get(s->tags, "error");
+        const char *status = sv_tagset_get(s->tags, "status");
+        char *message = err ? sv_xstrdup(err) : sv_xasprintf("HTTP status %s", status ? status : "?");
+        size_t i = 0;
+        while (i < n && !(kinds[i].code == atoi(code) && strcmp(kinds[i].message, message) == 0))
+            i++;
+        if (i == n) {
+            kinds = sv_xrealloc(kinds, (n + 1) * sizeof(*kinds));
+            kinds[n++] = (sv_error_kind_t){atoi(code), message, 0};
+        } else {
+            free(message);
+        }
+        kinds[i].count += (uint64_t)s->v.counter;
+    }
+    qsort(kinds, n, sizeof(*kinds), cmp_error);
+    *out = kinds;
+    return n;
+}
+
+void sv_summary_errors_free(sv_error_kind_t *kinds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(kinds[i].message);
+    free(kinds);
+}
+
+/* Prints with at most `decimals` decimals, dropping trailing zeros. */
+static void trimmed(char *out, size_t size, double v, int decimals, const char *unit)
+{
+    char num[64];
+    snprintf(num, sizeof(num), "%.*f", decimals, v);
+    if (strchr(num, '.')) {
+        char *end = num + strlen(num) - 1;
+        while (*end == '0')
+            *end-- = '\0';
+        if (*end == '.')
+            *end = '\0';
+    }
+    snprintf(out, size, "%s%s", num, unit);
+}
+
+void sv_format_time_ms(double ms, char *out, size_t size)
+{
+    if (ms <= 0)
+        snprintf(out, size, "0s");
+    else if (ms < 0.001)
+        trimmed(out, size, ms * 1e6, 0, "ns");
+    else if (ms < 1)
+        trimmed(out, size, ms * 1e3, 2, "\xc2\xb5s");
+    else if (ms < 1000)
+        trimmed(out, size, ms, 2, "ms");
+    else if (ms < 60000)
+        trimmed(out, size, ms / 1000, 2, "s");
+    else {
+        double s = fmod(ms / 1000, 60);
+        long m = (long)(ms / 60000);
+        char sec[32];
+        trimmed(sec, sizeof(sec), s, 1, "s");
+        if (m >= 60)
+            snprintf(out, size, "%ldh%ldm%s", m / 60, m % 60, sec);
+        else
+            snprintf(out, size, "%ldm%s", m, sec);
+    }
+}
+
+void sv_format_bytes(double bytes, char *out, size_t size)
+{
+    static const char *units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+    int u = 0;
+    while (bytes >= 1000 && u < 5) {
+        bytes /= 1000;
+        u++;
+    }
+    if (u == 0 || bytes >= 10)
+        snprintf(out, size, "%.0f %s", bytes, units[u]);
+    else
+        snprintf(out, size, "%.1f %s", bytes, units[u]);
+}

@@ -1,0 +1,237 @@
+/*
+ * The banner before a run, the live progress line and the end-of-test summary,
+ * laid out as k6 lays them out so its users read them at a glance.
+ */
+#include <stdlib.h>
+
+#include "output.h"
+
+#define INDENT "     "
+
+static void scenario_line(FILE *f, const sv_scenario_t *s)
+{
+    char dur[32], grace[32], maxd[32];
+    sv_format_duration(s->duration_ns, dur, sizeof(dur));
+    sv_format_duration(s->graceful_stop_ns, grace, sizeof(grace));
+    sv_format_duration(s->max_duration_ns, maxd, sizeof(maxd));
+    fprintf(f, "           * %s: ", s->name);
+    switch (s->executor) {
+    case SV_EXEC_CONSTANT_VUS:
+        fprintf(f, "%u looping VUs for %s (gracefulStop: %s)\n", s->vus, dur, grace);
+        break;
+    case SV_EXEC_SHARED_ITERATIONS:
+        fprintf(f, "%llu iterations shared among %u VUs (maxDuration: %s, gracefulStop: %s)\n",
+                (unsigned long long)s->iterations, s->vus, maxd, grace);
+        break;
+    case SV_EXEC_CONSTANT_ARRIVAL_RATE: {
+        double per_s = (double)s->rate.count * 1e9 / (double)s->rate.per_ns;
+        fprintf(f, "%.2f iterations/s for %s (maxVUs: %u-%u, gracefulStop: %s%s)\n", per_s, dur,
+                s->vus, s->max_vus, grace, s->overload_queue ? ", overload: queue" : "");
+        break;
+    }
+    }
+}
+
+void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
+{
+    uint32_t max_vus = 0;
+    uint64_t max_ns = 0;
+    for (size_t i = 0; i < plan->n_scenarios; i++) {
+        const sv_scenario_t *s = &plan->scenarios[i];
+        max_vus += s->executor == SV_EXEC_CONSTANT_ARRIVAL_RATE ? s->max_vus : s->vus;
+        max_ns = SV_MAX(max_ns, sv_scenario_max_ns(s));
+    }
+    char maxd[32];
+    sv_format_duration(max_ns, maxd, sizeof(maxd));
+    fprintf(f, "\n  execution: local, %u worker%s (salvo %s)\n", workers, workers == 1 ? "" : "s",
+            SV_VERSION);
+    fprintf(f, "     target: %s %s\n", plan->request.method, plan->request.url);
+    if (plan->summary_export)
+        fprintf(f, "     export: %s\n", plan->summary_export);
+    fprintf(f, "\n  scenarios: %zu scenario%s, %u max VUs, %s max duration (incl. graceful stop):\n",
+            plan->n_scenarios, plan->n_scenarios == 1 ? "" : "s", max_vus, maxd);
+    for (size_t i = 0; i < plan->n_scenarios; i++)
+        scenario_line(f, &plan->scenarios[i]);
+    fputc('\n', f);
+    fflush(f);
+}
+
+void sv_output_progress(FILE *f, const sv_progress_t *p)
+{
+    char elapsed[32], total[32], p95[32];
+    sv_format_duration(p->elapsed_ns / 100000000 * 100000000, elapsed, sizeof(elapsed));
+    sv_format_duration(p->total_ns, total, sizeof(total));
+    sv_format_time_ms(p->p95_ms, p95, sizeof(p95));
+    double failed = p->reqs ? 100.0 * (double)p->failed / (double)p->reqs : 0;
+    fprintf(f, "\r\033[K%s (%s/%s), %u/%u VUs, %.0f req/s, %.2f%% failed, p(95)=%s",
+            p->stopping ? "stopping" : "running", elapsed, p->total_ns ? total : "-", p->vus,
+            p->vus_max, p->reqs_per_s, failed, p95);
+    fflush(f);
+}
+
+void sv_output_progress_done(FILE *f)
+{
+    fputs("\r\033[K", f);
+    fflush(f);
+}
+
+/* ---- the summary ------------------------------------------------------------------ */
+
+typedef struct {
+    char cells[6][48];
+} trend_cells_t;
+
+static const char *trend_stats[] = {"avg", "min", "med", "max", "p(90)", "p(95)"};
+
+static void trend_row(const sv_summary_row_t *row, trend_cells_t *c)
+{
+    const sv_hist_t *h = row->agg.v.trend;
+    double v[6] = {sv_hist_mean(h), (double)sv_hist_min(h), sv_hist_percentile(h, 50),
+                   (double)sv_hist_max(h), sv_hist_percentile(h, 90), sv_hist_percentile(h, 95)};
+    for (int i = 0; i < 6; i++) {
+        char num[32];
+        double scaled = v[i] / SV_TREND_SCALE;
+        if (row->def->contains == SV_CONTAINS_TIME)
+            sv_format_time_ms(scaled, num, sizeof(num));
+        else
+            snprintf(num, sizeof(num), "%g", scaled);
+        snprintf(c->cells[i], sizeof(c->cells[i]), "%s=%s", trend_stats[i], num);
+    }
+}
+
+/* Display width of UTF-8 text (every code point one column). */
+static int columns(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static void print_padded(FILE *f, const char *s, int width)
+{
+    fputs(s, f);
+    for (int i = columns(s); i < width; i++)
+        fputc(' ', f);
+}
+
+static void print_value(FILE *f, const sv_summary_row_t *row, double seconds, const int *widths,
+                        const trend_cells_t *cells)
+{
+    const sv_series_t *a = &row->agg;
+    char num[48], rate[48];
+    switch (a->type) {
+    case SV_TREND:
+        for (int i = 0; i < 6; i++)
+            print_padded(f, cells->cells[i], i < 5 ? widths[i] + 1 : 0);
+        break;
+    case SV_COUNTER:
+        if (row->def->contains == SV_CONTAINS_DATA) {
+            sv_format_bytes(a->v.counter, num, sizeof(num));
+            sv_format_bytes(a->v.counter / seconds, rate, sizeof(rate));
+            fprintf(f, "%-10s %s/s", num, rate);
+        } else {
+            snprintf(num, sizeof(num), "%.0f", a->v.counter);
+            fprintf(f, "%-10s %.2f/s", num, a->v.counter / seconds);
+        }
+        break;
+    case SV_RATE: {
+        double pct = a->v.rate.total ? 100.0 * (double)a->v.rate.nonzero / (double)a->v.rate.total : 0;
+        snprintf(num, sizeof(num), "%.2f%%", pct);
+        fprintf(f, "%-10s \xe2\x9c\x93 %-10llu \xe2\x9c\x97 %llu", num,
+                (unsigned long long)a->v.rate.nonzero,
+                (unsigned long long)(a->v.rate.total - a->v.rate.nonzero));
+        break;
+    }
+    case SV_GAUGE:
+        snprintf(num, sizeof(num), "%g", a->v.gauge.value);
+        fprintf(f, "%-10s min=%-10g max=%g", num, a->v.gauge.min, a->v.gauge.max);
+        break;
+    }
+}
+
+static void display_name(const sv_summary_row_t *row, char *out, size_t size)
+{
+    if (!row->sub) {
+        snprintf(out, size, "%s", row->name);
+        return;
+    }
+    const char *brace = strchr(row->name, '{');
+    snprintf(out, size, "  { %.*s }", (int)(strlen(brace) - 2), brace + 1);
+}
+
+static void print_metrics(FILE *f, const sv_report_t *r)
+{
+    sv_summary_row_t *rows;
+    size_t n = sv_summary_rows(r, &rows);
+    trend_cells_t *cells = sv_xcalloc(n ? n : 1, sizeof(*cells));
+    int widths[6] = {0};
+    size_t name_width = 0;
+    for (size_t i = 0; i < n; i++) {
+        char name[160];
+        display_name(&rows[i], name, sizeof(name));
+        name_width = SV_MAX(name_width, strlen(name));
+        if (rows[i].agg.type != SV_TREND)
+            continue;
+        trend_row(&rows[i], &cells[i]);
+        for (int c = 0; c < 6; c++)
+            widths[c] = SV_MAX(widths[c], columns(cells[i].cells[c]));
+    }
+    double seconds = (double)r->duration_ns / 1e9;
+    if (seconds <= 0)
+        seconds = 1e-9;
+    for (size_t i = 0; i < n; i++) {
+        char name[160];
+        display_name(&rows[i], name, sizeof(name));
+        fprintf(f, INDENT "%s", name);
+        for (size_t d = strlen(name); d < name_width + 3; d++)
+            fputc('.', f);
+        fputs(": ", f);
+        print_value(f, &rows[i], seconds, widths, &cells[i]);
+        fputc('\n', f);
+    }
+    free(cells);
+    sv_summary_rows_free(rows, n);
+}
+
+static void print_errors(FILE *f, const sv_report_t *r)
+{
+    sv_error_kind_t *kinds;
+    size_t n = sv_summary_errors(r, &kinds);
+    if (n > 0) {
+        fprintf(f, "\n" INDENT "errors (failed requests by kind):\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(f, INDENT "  %-5d %-52s %llu\n", kinds[i].code, kinds[i].message,
+                    (unsigned long long)kinds[i].count);
+    }
+    sv_summary_errors_free(kinds, n);
+}
+
+static void print_generator(FILE *f, const sv_report_t *r)
+{
+    double cpu_max = 0, lag_max = 0;
+    for (uint32_t i = 0; i < r->n_workers; i++) {
+        cpu_max = SV_MAX(cpu_max, r->workers[i].cpu_mean);
+        lag_max = SV_MAX(lag_max, r->workers[i].lag_p99_ms);
+    }
+    char lag[32];
+    sv_format_time_ms(lag_max, lag, sizeof(lag));
+    fprintf(f, "\n" INDENT "generator: %u worker%s, busiest at %.0f%% CPU, event-loop lag p(99) %s\n",
+            r->n_workers, r->n_workers == 1 ? "" : "s", cpu_max * 100, lag);
+    if (r->saturated)
+        fprintf(f, INDENT "WARNING: the generator was saturated (%s): these figures are bounded by "
+                      "the generator, not the target. Add --workers or machines, or lower the load.\n",
+                r->saturation);
+}
+
+void sv_output_summary(FILE *f, const sv_report_t *r)
+{
+    char dur[32];
+    sv_format_duration(r->duration_ns, dur, sizeof(dur));
+    fprintf(f, "\n  %s after %s\n\n", r->interrupted ? "interrupted" : "finished", dur);
+    print_metrics(f, r);
+    print_errors(f, r);
+    print_generator(f, r);
+    fputc('\n', f);
+    fflush(f);
+}

@@ -1,0 +1,241 @@
+/*
+ * Plan lifecycle and the value parsers shared by every way of writing a plan.
+ */
+#include "plan.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#include "../util/util.h"
+
+void sv_plan_init(sv_plan_t *p)
+{
+    *p = (sv_plan_t){
+        .timeout_ns = 60ULL * 1000000000ULL,
+        .max_response_bytes = 64ULL << 20,
+    };
+}
+
+static void free_kvs(sv_kv_t *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+void sv_plan_free(sv_plan_t *p)
+{
+    for (size_t i = 0; i < p->n_scenarios; i++)
+        free(p->scenarios[i].name);
+    free(p->scenarios);
+    free(p->request.method);
+    free(p->request.url);
+    free(p->request.body);
+    free_kvs(p->request.headers, p->request.n_headers);
+    free_kvs(p->tags, p->n_tags);
+    free(p->summary_export);
+    *p = (sv_plan_t){0};
+}
+
+sv_scenario_t *sv_plan_add_scenario(sv_plan_t *p, const char *name)
+{
+    p->scenarios = sv_xrealloc(p->scenarios, (p->n_scenarios + 1) * sizeof(*p->scenarios));
+    sv_scenario_t *s = &p->scenarios[p->n_scenarios++];
+    *s = (sv_scenario_t){
+        .name = sv_xstrdup(name),
+        .graceful_stop_ns = 30ULL * 1000000000ULL,
+        .max_duration_ns = 600ULL * 1000000000ULL,
+    };
+    return s;
+}
+
+void sv_kv_push(sv_kv_t **arr, size_t *n, const char *key, const char *value)
+{
+    *arr = sv_xrealloc(*arr, (*n + 1) * sizeof(**arr));
+    (*arr)[*n] = (sv_kv_t){sv_xstrdup(key), sv_xstrdup(value)};
+    (*n)++;
+}
+
+uint64_t sv_scenario_max_ns(const sv_scenario_t *s)
+{
+    uint64_t run = s->executor == SV_EXEC_SHARED_ITERATIONS ? s->max_duration_ns : s->duration_ns;
+    return run + s->graceful_stop_ns;
+}
+
+const char *sv_executor_name(sv_executor_t e)
+{
+    switch (e) {
+    case SV_EXEC_CONSTANT_VUS:
+        return "constant-vus";
+    case SV_EXEC_SHARED_ITERATIONS:
+        return "shared-iterations";
+    case SV_EXEC_CONSTANT_ARRIVAL_RATE:
+        return "constant-arrival-rate";
+    }
+    return "?";
+}
+
+static const struct {
+    const char *suffix;
+    double ns;
+} duration_units[] = {
+    {"ns", 1},         {"us", 1e3},  {"\xc2\xb5s", 1e3}, {"ms", 1e6},
+    {"s", 1e9},        {"m", 60e9},  {"h", 3600e9},      {"d", 86400e9},
+};
+
+/* Reads a non-negative decimal number at *p. */
+static bool read_number(const char **p, double *out)
+{
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1])))
+        return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || !isfinite(v) || v < 0)
+        return false;
+    *p = end;
+    *out = v;
+    return true;
+}
+
+int sv_parse_duration(const char *s, uint64_t *ns)
+{
+    const char *p = s;
+    double total = 0;
+    if (s == NULL || *s == '\0')
+        return SV_EPARSE;
+    bool bare = true;
+    for (const char *c = s; *c; c++)
+        if (!isdigit((unsigned char)*c) && *c != '.')
+            bare = false;
+    if (bare) {
+        double v;
+        if (!read_number(&p, &v) || *p != '\0')
+            return SV_EPARSE;
+        total = v * 1e9;
+    } else {
+        while (*p) {
+            double v;
+            if (!read_number(&p, &v))
+                return SV_EPARSE;
+            size_t best = 0, best_len = 0;
+            for (size_t i = 0; i < SV_ARRAY_SIZE(duration_units); i++) {
+                size_t l = strlen(duration_units[i].suffix);
+                if (strncmp(p, duration_units[i].suffix, l) == 0 && l > best_len &&
+                    !isalpha((unsigned char)p[l])) {
+                    best = i;
+                    best_len = l;
+                }
+            }
+            if (best_len == 0)
+                return SV_EPARSE;
+            total += v * duration_units[best].ns;
+            p += best_len;
+        }
+    }
+    if (total > 1e19)
+        return SV_ERANGE;
+    *ns = (uint64_t)llround(total);
+    return 0;
+}
+
+int sv_parse_rate(const char *s, sv_rate_t *rate)
+{
+    if (s == NULL)
+        return SV_EPARSE;
+    const char *slash = strchr(s, '/');
+    char count_str[32];
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || n >= sizeof(count_str))
+        return SV_EPARSE;
+    memcpy(count_str, s, n);
+    count_str[n] = '\0';
+    uint64_t count;
+    if (sv_parse_uint(count_str, 1000000000ULL, &count) != 0)
+        return SV_EPARSE;
+    uint64_t per = 1000000000ULL;
+    if (slash) {
+        const char *unit = slash + 1;
+        char with_one[32];
+        /* "/s" means "/1s" */
+        if (*unit != '\0' && !isdigit((unsigned char)*unit) && strlen(unit) < 16) {
+            snprintf(with_one, sizeof(with_one), "1%s", unit);
+            unit = with_one;
+        }
+        if (sv_parse_duration(unit, &per) != 0 || per == 0)
+            return SV_EPARSE;
+    }
+    rate->count = count;
+    rate->per_ns = per;
+    return 0;
+}
+
+int sv_parse_uint(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (s == NULL || *s == '\0')
+        return SV_EPARSE;
+    for (const char *c = s; *c; c++) {
+        if (!isdigit((unsigned char)*c))
+            return SV_EPARSE;
+        unsigned d = (unsigned)(*c - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return SV_ERANGE;
+        v = v * 10 + d;
+    }
+    if (v == 0 || v > max)
+        return SV_ERANGE;
+    *out = v;
+    return 0;
+}
+
+int sv_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {{"", 1},       {"b", 1},       {"kb", 1e3},           {"mb", 1e6},
+                 {"gb", 1e9},   {"k", 1e3},     {"m", 1e6},            {"g", 1e9},
+                 {"kib", 1024}, {"mib", 1048576}, {"gib", 1073741824.0}};
+    const char *p = s;
+    double v;
+    if (s == NULL || !read_number(&p, &v))
+        return SV_EPARSE;
+    while (*p == ' ')
+        p++;
+    for (size_t i = 0; i < SV_ARRAY_SIZE(units); i++) {
+        if (strcasecmp(p, units[i].suffix) == 0) {
+            double b = v * units[i].mult;
+            if (b > 1e18)
+                return SV_ERANGE;
+            *bytes = (uint64_t)llround(b);
+            return 0;
+        }
+    }
+    return SV_EPARSE;
+}
+
+void sv_format_duration(uint64_t ns, char *out, size_t size)
+{
+    if (ns < 1000000000ULL) {
+        snprintf(out, size, "%gms", (double)ns / 1e6);
+        return;
+    }
+    uint64_t ms = ns / 1000000ULL;
+    uint64_t h = ms / 3600000, m = ms / 60000 % 60;
+    double sec = (double)(ms % 60000) / 1000.0;
+    size_t used = 0;
+    out[0] = '\0';
+    if (h)
+        used += (size_t)snprintf(out + used, size - used, "%lluh", (unsigned long long)h);
+    if (h || m)
+        used += (size_t)snprintf(out + used, size - used, "%llum", (unsigned long long)m);
+    snprintf(out + used, size - used, "%gs", sec);
+}

@@ -1,0 +1,29 @@
+/*
+ * Splitting and arrival schedules. Integer arithmetic throughout (128-bit where a
+ * product could overflow), so every part of a split test agrees exactly.
+ */
+#include "sched.h"
+
+uint64_t sv_sched_share(uint64_t total, uint32_t index, uint32_t parts)
+{
+    if (parts == 0 || index >= parts)
+        return 0;
+    return total / parts + (index < total % parts ? 1 : 0);
+}
+
+uint64_t sv_sched_arrival_at(sv_rate_t rate, uint64_t n)
+{
+    return (uint64_t)((unsigned __int128)n * rate.per_ns / rate.count);
+}
+
+uint64_t sv_sched_arrivals_before(sv_rate_t rate, uint64_t t)
+{
+    /* Smallest n with n * per_ns / count >= t, i.e. n >= t * count / per_ns. */
+    unsigned __int128 num = (unsigned __int128)t * rate.count;
+    return (uint64_t)((num + rate.per_ns - 1) / rate.per_ns);
+}
+
+uint64_t sv_sched_stripe_count(uint64_t total, uint32_t index, uint32_t parts)
+{
+    return sv_sched_share(total, index, parts);
+}

@@ -1,0 +1,43 @@
+/*
+ * A small multi-threaded HTTP/1.1 server on libuv for the demo target (and later
+ * the /metrics exporter and dashboard). It parses requests with the same module
+ * the client uses for responses. Each worker thread runs its own loop and its own
+ * SO_REUSEPORT listener on the same address.
+ */
+#ifndef SV_SERVER_H
+#define SV_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../http/h1.h"
+#include "../util/util.h"
+
+typedef struct {
+    int status;
+    const char *content_type;     /* default text/plain */
+    const char *content_encoding; /* NULL for none */
+    sv_buf_t body;                /* the handler appends; owned by the server */
+    bool close;                   /* answer with Connection: close and close */
+    bool chunked;                 /* send the body with chunked framing */
+    uint64_t delay_ms;            /* answer after this long, without blocking the worker */
+} sv_server_response_t;
+
+/* Called on a worker thread for each request, with its complete body. */
+typedef void (*sv_server_handler_t)(const sv_h1_request_t *req, sv_span_t body,
+                                    sv_server_response_t *res, void *arg);
+
+typedef struct sv_server sv_server_t;
+
+/* Binds `workers` listeners on host:port (port 0: pick one). On failure returns a
+ * libuv error code with *why set to a static reason. */
+int sv_server_open(sv_server_t **out, const char *host, uint16_t port, uint32_t workers,
+                   sv_server_handler_t handler, void *arg, const char **why);
+uint16_t sv_server_port(const sv_server_t *s);
+/* Starts the worker threads. */
+void sv_server_start(sv_server_t *s);
+/* Stops accepting, closes connections and joins the workers. Main thread only. */
+void sv_server_stop(sv_server_t *s);
+void sv_server_free(sv_server_t *s);
+
+#endif
