@@ -26,7 +26,7 @@ demo: deps
 	@$(MAKE) --no-print-directory build
 	scripts/demo
 
-test: build
+test: deps build
 	@$(MAKE) --no-print-directory unit e2e
 
 unit:

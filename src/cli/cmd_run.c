@@ -342,6 +342,12 @@ static int execute(run_args_t *a)
         sv_cli_error("--summary-export: cannot write \"%s\": %s", plan->summary_export, why);
         code = code ? code : SV_EXIT_USAGE;
     }
+    if (report.abandoned) {
+        /* Workers are still running on memory the run owns: leave without
+         * tearing anything down. */
+        fflush(NULL);
+        _exit(code);
+    }
     sv_engine_report_free(&report);
     return code;
 }

@@ -10,7 +10,7 @@
 
 #define TICK_MS 1000
 #define SATURATED_CPU 0.90
-#define SATURATED_LAG_MS 20.0
+#define LAGGING_MS 10.0
 
 uint32_t sv_engine_workers_for(const sv_plan_t *plan)
 {
@@ -201,10 +201,11 @@ static void health_report(sv_engine_t *e, sv_report_t *r)
             r->saturated = true;
             snprintf(r->saturation, sizeof(r->saturation),
                      "worker %u was busy %.0f%% of the time", i, h->cpu_mean * 100);
-        } else if (!r->saturated && h->lag_p99_ms >= SATURATED_LAG_MS) {
-            r->saturated = true;
-            snprintf(r->saturation, sizeof(r->saturation),
-                     "worker %u's event loop lagged %.1f ms (p99)", i, h->lag_p99_ms);
+        }
+        if (!r->lagging && h->lag_p99_ms >= LAGGING_MS) {
+            r->lagging = true;
+            snprintf(r->lag, sizeof(r->lag), "worker %u's event loop lagged %.1f ms (p99)", i,
+                     h->lag_p99_ms);
         }
     }
 }
@@ -312,6 +313,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         .totals = e->totals,
         .duration_ns = end - e->start_ns,
         .interrupted = e->signals > 0,
+        .abandoned = e->hard_stop,
     };
     health_report(e, report);
     engine_free(e);

@@ -135,7 +135,8 @@ struct sv_engine {
 /* worker.c */
 void sv_worker_start(sv_worker_t *w);
 void sv_worker_request_stop(sv_worker_t *w);
-void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted);
+/* Ends a VU's iteration at monotonic time now_ns (0: read the clock). */
+void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now_ns);
 
 /* record.c */
 void sv_record_site_init(sv_registry_t *reg, sv_req_site_t *site, const sv_tagset_t *base,

@@ -12,7 +12,7 @@ static void on_result(sv_http_result_t *res, void *arg)
         if (e->plan->http_debug != SV_DEBUG_OFF)
             sv_record_debug(&e->request, res, e->plan->http_debug);
     }
-    sv_vu_iteration_done(vu, res->interrupted);
+    sv_vu_iteration_done(vu, res->interrupted, res->end_ns);
 }
 
 static void iterate(sv_vu_t *vu)

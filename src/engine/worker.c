@@ -77,13 +77,13 @@ static sv_vu_t *new_vu(sv_wscenario_t *sc)
     return vu;
 }
 
-static void start_iteration(sv_vu_t *vu, uint64_t due_ns)
+static void start_iteration(sv_vu_t *vu, uint64_t due_ns, uint64_t now)
 {
     sv_wscenario_t *sc = vu->sc;
     sv_registry_t *reg = sc->w->reg;
     vu->busy = true;
     sc->busy++;
-    vu->iter_start_ns = sv_now_ns();
+    vu->iter_start_ns = now;
     vu->due_ns = due_ns;
     if (sc->open_model) {
         atomic_fetch_add_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
@@ -94,11 +94,11 @@ static void start_iteration(sv_vu_t *vu, uint64_t due_ns)
 }
 
 /* Closed model: whether the VU may start another iteration now. */
-static bool closed_may_continue(sv_wscenario_t *sc)
+static bool closed_may_continue(sv_wscenario_t *sc, uint64_t now)
 {
     if (sc->stopping)
         return false;
-    if (sv_now_ns() >= sc->stop_ns) {
+    if (now >= sc->stop_ns) {
         sc->stopping = true;
         return false;
     }
@@ -120,11 +120,12 @@ static bool queue_pop(sv_wscenario_t *sc, uint64_t *due)
     return true;
 }
 
-void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted)
+void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now)
 {
     sv_wscenario_t *sc = vu->sc;
     sv_registry_t *reg = sc->w->reg;
-    uint64_t now = sv_now_ns();
+    if (now == 0)
+        now = sv_now_ns();
     if (interrupted) {
         sv_series_add(reg, sc->s_interrupted, 1);
     } else {
@@ -137,13 +138,13 @@ void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted)
         atomic_fetch_sub_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
         uint64_t due;
         if (!sc->stopping && queue_pop(sc, &due)) {
-            start_iteration(vu, due);
+            start_iteration(vu, due, sv_now_ns());
             return;
         }
         vu->next_free = sc->free_vus;
         sc->free_vus = vu;
-    } else if (closed_may_continue(sc)) {
-        start_iteration(vu, 0);
+    } else if (closed_may_continue(sc, now)) {
+        start_iteration(vu, 0, now);
         return;
     } else {
         atomic_fetch_sub_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
@@ -169,7 +170,7 @@ static void queue_push(sv_wscenario_t *sc, uint64_t due)
     sc->q_len++;
 }
 
-static void arrive(sv_wscenario_t *sc, uint64_t due)
+static void arrive(sv_wscenario_t *sc, uint64_t due, uint64_t now)
 {
     sv_vu_t *vu = sc->free_vus;
     if (vu) {
@@ -183,7 +184,7 @@ static void arrive(sv_wscenario_t *sc, uint64_t due)
         sv_series_add(sc->w->reg, sc->s_dropped, 1);
         return;
     }
-    start_iteration(vu, due);
+    start_iteration(vu, due, now);
 }
 
 static uint64_t arrival_due(sv_wscenario_t *sc, uint64_t k)
@@ -197,15 +198,15 @@ static void on_pace(sv_pacer_t *p)
     sv_wscenario_t *sc = p->data;
     if (sc->stopping)
         return;
-    uint64_t now = sv_now_ns();
     while (sc->next_arrival < sc->arrivals && !sc->stopping) {
         uint64_t due = arrival_due(sc, sc->next_arrival);
+        uint64_t now = sv_now_ns(); /* fresh for each start: lateness is the point */
         if (due > now) {
             sv_pacer_arm(&sc->pacer, due);
             return;
         }
         sc->next_arrival++;
-        arrive(sc, due);
+        arrive(sc, due, now);
     }
 }
 
@@ -332,7 +333,7 @@ static void scenario_start(sv_wscenario_t *sc)
         for (uint32_t v = 0; v < sc->want_vus; v++) {
             sv_vu_t *vu = new_vu(sc);
             atomic_fetch_add_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
-            start_iteration(vu, 0);
+            start_iteration(vu, 0, sv_now_ns());
         }
         if (sc->want_vus == 0)
             sc->stopping = true;

@@ -129,6 +129,7 @@ static void deliver(sv_http_conn_t *c)
 {
     uint64_t now = sv_now_ns();
     sv_http_result_t *r = &c->res;
+    r->end_ns = now;
     uint64_t sent_at = c->t_write_start ? c->t_write_start : now;
     uint64_t connect_at = c->t_connect_start ? c->t_connect_start : sent_at;
     r->blocked_ns = span_ns(r->start_ns, connect_at);
@@ -505,11 +506,11 @@ static void on_written(uv_write_t *w, int status)
     c->state = C_WAITING;
 }
 
-static void send_bytes(sv_http_conn_t *c)
+static void send_bytes(sv_http_conn_t *c, uint64_t now)
 {
     const sv_buf_t *wire = &c->req->wire;
     c->state = C_SENDING;
-    c->t_write_start = sv_now_ns();
+    c->t_write_start = now;
     c->res.bytes_sent = wire->len;
     uv_buf_t b = uv_buf_init(wire->data, (unsigned)wire->len);
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
@@ -554,7 +555,7 @@ static void on_connect(uv_connect_t *req, int status)
     c->t_connected = sv_now_ns();
     c->connected = true;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    send_bytes(c);
+    send_bytes(c, c->t_connected);
 }
 
 static void begin_connect(sv_http_conn_t *c)
@@ -720,7 +721,7 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_c
     dns_entry_t *e = dns_entry(c->ctx, &req->url);
     if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN) {
         c->res.reused = true;
-        send_bytes(c);
+        send_bytes(c, c->res.start_ns);
         return 0;
     }
     close_socket(c);

@@ -71,6 +71,7 @@ typedef struct {
     int minor_version;   /* HTTP/1.x */
     bool reused;         /* sent on a kept-alive connection */
     uint64_t start_ns;   /* when the request was handed to the client */
+    uint64_t end_ns;     /* when the result was delivered */
     uint64_t blocked_ns, connecting_ns, sending_ns, waiting_ns, receiving_ns;
     uint64_t bytes_sent, bytes_received;
     sv_buf_t head; /* raw head, when the request asked for it */

@@ -107,8 +107,9 @@ static json_t *generator_json(const sv_report_t *r)
                                                  "cpu_max", h->cpu_max, "loop_lag_p99_ms",
                                                  h->lag_p99_ms, "loop_lag_max_ms", h->lag_max_ms));
     }
-    return json_pack("{s:b,s:s?,s:o}", "saturated", r->saturated, "reason",
-                     r->saturated ? r->saturation : NULL, "workers", workers);
+    return json_pack("{s:b,s:s?,s:b,s:s?,s:o}", "saturated", r->saturated, "reason",
+                     r->saturated ? r->saturation : NULL, "lagging", r->lagging, "lag_reason",
+                     r->lagging ? r->lag : NULL, "workers", workers);
 }
 
 static json_t *errors_json(const sv_report_t *r)

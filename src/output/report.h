@@ -25,10 +25,13 @@ typedef struct {
     sv_registry_t *totals;
     uint64_t duration_ns;
     bool interrupted; /* stopped by a signal */
+    bool abandoned;   /* a second signal: workers were left running, exit promptly */
     sv_worker_health_t *workers;
     uint32_t n_workers;
-    bool saturated;
+    bool saturated;       /* a worker's CPU was the limit: figures are the generator's */
     char saturation[160]; /* why, when saturated */
+    bool lagging;         /* event-loop lag large enough to show in latencies */
+    char lag[160];        /* why, when lagging */
 } sv_report_t;
 
 /* Live figures for the progress line, once a second. */

@@ -222,6 +222,10 @@ static void print_generator(FILE *f, const sv_report_t *r)
         fprintf(f, INDENT "WARNING: the generator was saturated (%s): these figures are bounded by "
                       "the generator, not the target. Add --workers or machines, or lower the load.\n",
                 r->saturation);
+    if (r->lagging)
+        fprintf(f, INDENT "NOTE: %s: latencies include up to that much of the generator's own "
+                      "delay. More --workers or fewer VUs per worker sharpen them.\n",
+                r->lag);
 }
 
 void sv_output_summary(FILE *f, const sv_report_t *r)

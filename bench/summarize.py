@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Parsing and reporting for bench/run (standard library only).
+
+  summarize.py wrk   WRK_OUTPUT TIME_FILE CONNS ROUND RC   -> one JSON line on stdout
+  summarize.py salvo EXPORT_JSON TIME_FILE CONNS ROUND RC  -> one JSON line on stdout
+  summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
+  summarize.py snap NGINX_PID                              -> CPU counters (JSON) on stdout
+
+The wrk and salvo forms take optional trailing "SNAP_BEFORE SNAP_AFTER" files
+(from `snap`) to estimate how much CPU other processes on the machine used
+during the run (a noise indicator: the benchmark assumes a quiet machine).
+
+TIME_FILE is what `/usr/bin/time -f '%U %S %M %e' -o TIME_FILE` wrote: user and
+system CPU seconds, peak RSS in KB, elapsed seconds (possibly preceded by a
+"Command exited with non-zero status N" line).
+"""
+import json
+import os
+import re
+import statistics
+import sys
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_time(path):
+    lines = [l.split() for l in open(path, encoding="utf-8").read().splitlines()]
+    fields = [l for l in lines if len(l) == 4 and all(re.fullmatch(r"[0-9.]+", f) for f in l)]
+    if not fields:
+        raise SystemExit(f"summarize: no '%U %S %M %e' line in {path}")
+    user, sys_, rss_kb, elapsed = fields[-1]
+    return {"user_s": float(user), "sys_s": float(sys_),
+            "rss_mb": int(rss_kb) / 1024.0, "elapsed_s": float(elapsed)}
+
+
+def wrk_latency_ms(text, pct):
+    m = re.search(r"^\s*%s%%\s+([0-9.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+    if not m:
+        return None
+    return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+
+def parse_wrk(out_path):
+    text = open(out_path, encoding="utf-8", errors="replace").read()
+    m_reqs = re.search(r"^\s*(\d+) requests in ([0-9.]+)(us|ms|s|m)", text, re.M)
+    m_rate = re.search(r"^Requests/sec:\s*([0-9.]+)", text, re.M)
+    if not (m_reqs and m_rate):
+        raise SystemExit(f"summarize: cannot parse wrk output {out_path}:\n{text}")
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    return {"requests": int(m_reqs.group(1)), "rps": float(m_rate.group(1)),
+            "p50_ms": wrk_latency_ms(text, 50), "p99_ms": wrk_latency_ms(text, 99),
+            "errors": errors}
+
+
+def parse_salvo(export_path):
+    d = json.load(open(export_path, encoding="utf-8"))
+    m = d["metrics"]
+    failed = m.get("http_req_failed", {}).get("passes", 0)
+    gen = d.get("salvo", {}).get("generator", {})
+    return {"requests": int(m["http_reqs"]["count"]), "rps": float(m["http_reqs"]["rate"]),
+            "p50_ms": float(m["http_req_duration"]["med"]),
+            "p99_ms": float(d["salvo"]["trends"]["http_req_duration"]["p(99)"]),
+            "errors": int(failed),
+            "saturated": bool(gen.get("saturated", False)),
+            "saturation_reason": gen.get("reason", "")}
+
+
+def proc_jiffies(pid):
+    """utime+stime of pid and its direct children, in clock ticks (0 if gone)."""
+    total = 0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="utf-8") as f:
+            pids += [int(p) for p in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat", encoding="utf-8") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def cmd_snap(args):
+    with open("/proc/stat", encoding="utf-8") as f:
+        cpu = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in cpu[:8])
+    print(json.dumps({"task_busy": user + nice + system, "softirq": irq + softirq, "steal": steal,
+                      "nginx": proc_jiffies(int(args[0])), "hz": os.sysconf("SC_CLK_TCK")}))
+
+
+def cmd_run(tool, args):
+    out_path, time_path, conns, rnd, rc = args[:5]
+    r = parse_wrk(out_path) if tool == "wrk" else parse_salvo(out_path)
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    r.update({"tool": tool, "conns": int(conns), "round": int(rnd), "rc": int(rc),
+              "cpu_s": cpu, "req_per_cpu_s": r["requests"] / cpu if cpu > 0 else float("nan")})
+    if len(args) == 7:
+        a, b = (json.load(open(p, encoding="utf-8")) for p in args[5:7])
+        hz = a["hz"]
+        nginx_s = (b["nginx"] - a["nginx"]) / hz
+        busy_s = (b["task_busy"] - a["task_busy"]) / hz
+        # CPU time of tasks other than nginx and the generator, as % of one CPU.
+        other = max(0.0, busy_s - nginx_s - cpu)
+        el = r["elapsed_s"] or float("nan")
+        r.update({"nginx_cpu_s": nginx_s, "other_cpu_pct": 100.0 * other / el,
+                  "softirq_s": (b["softirq"] - a["softirq"]) / hz,
+                  "steal_pct": 100.0 * (b["steal"] - a["steal"]) / hz / el})
+    print(json.dumps(r))
+
+
+def fmt(v, spec="{:.0f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def pct(r, key):
+    v, el = r.get(key), r.get("elapsed_s")
+    return "-" if v is None or not el else "{:.0f}".format(100.0 * v / el)
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def cmd_report(args):
+    path, out, header = args[0], None, []
+    rest = args[1:]
+    while rest:
+        if rest[0] == "--out":
+            out, rest = rest[1], rest[2:]
+        elif rest[0] == "--header":
+            header.append(rest[1])
+            rest = rest[2:]
+        else:
+            raise SystemExit(f"summarize: unknown argument {rest[0]}")
+    runs = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    conns_list = sorted({r["conns"] for r in runs})
+    tools = ["wrk", "salvo"]
+    lines = list(header)
+    lines.append("")
+    lines.append("Medians over rounds:")
+    lines.append(f"{'tool':<6} {'conns':>5} {'rounds':>6} {'req/s':>10} {'req/CPU-s':>10} "
+                 f"{'CPU s':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'errors':>6}")
+    medians = {}
+    for c in conns_list:
+        for t in tools:
+            rows = [r for r in runs if r["tool"] == t and r["conns"] == c]
+            if not rows:
+                continue
+            mm = {k: med(rows, k) for k in ("rps", "req_per_cpu_s", "cpu_s", "p50_ms", "p99_ms", "rss_mb")}
+            mm["errors"] = sum(r["errors"] for r in rows)
+            medians[(t, c)] = mm
+            lines.append(f"{t:<6} {c:>5} {len(rows):>6} {mm['rps']:>10.0f} {mm['req_per_cpu_s']:>10.0f} "
+                         f"{mm['cpu_s']:>6.2f} {mm['p50_ms']:>7.3f} {mm['p99_ms']:>7.3f} "
+                         f"{mm['rss_mb']:>7.1f} {mm['errors']:>6}")
+    lines.append("")
+    lines.append("salvo/wrk (ratio of medians); targets: req/CPU-s >= 1.0x at every count, "
+                 "peak RSS <= 2.0x at 1000 connections:")
+    for c in conns_list:
+        s, w = medians.get(("salvo", c)), medians.get(("wrk", c))
+        if not (s and w):
+            continue
+        eff = s["req_per_cpu_s"] / w["req_per_cpu_s"]
+        rss = s["rss_mb"] / w["rss_mb"]
+        rps = s["rps"] / w["rps"]
+        verdict = "met" if eff >= 1.0 else "NOT met"
+        rss_verdict = ""
+        if c == 1000:
+            rss_verdict = "  (RSS target " + ("met" if rss <= 2.0 else "NOT met") + ")"
+        lines.append(f"  {c:>5} conns: req/CPU-s {eff:5.2f}x ({verdict})   peak RSS {rss:5.2f}x{rss_verdict}"
+                     f"   req/s {rps:5.2f}x")
+    lines.append("")
+    lines.append("Every run:")
+    lines.append(f"{'tool':<6} {'conns':>5} {'round':>5} {'requests':>9} {'req/s':>10} {'user s':>6} "
+                 f"{'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'err':>4} {'rc':>3}"
+                 f" {'nginx CPU%':>10} {'other CPU%':>10} {'steal%':>6}")
+    for r in sorted(runs, key=lambda r: (r["conns"], r["round"], tools.index(r["tool"]))):
+        p50 = r["p50_ms"] if r["p50_ms"] is not None else float("nan")
+        p99 = r["p99_ms"] if r["p99_ms"] is not None else float("nan")
+        lines.append(f"{r['tool']:<6} {r['conns']:>5} {r['round']:>5} {r['requests']:>9} {r['rps']:>10.0f} "
+                     f"{r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['req_per_cpu_s']:>10.0f} {p50:>7.3f} "
+                     f"{p99:>7.3f} {r['rss_mb']:>7.1f} {r['errors']:>4} {r['rc']:>3}"
+                     f" {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
+    noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) > 10 or (r.get("steal_pct") or 0) > 5]
+    if noisy:
+        lines.append("")
+        lines.append("NOTE: other processes (or the hypervisor: steal) took more than 10% (5%) of a CPU during: " +
+                     ", ".join(f"{r['tool']} c={r['conns']} round {r['round']}" for r in noisy) +
+                     "; the machine was not quiet, so those runs are less trustworthy.")
+    problems = [r for r in runs if r["errors"] or r["rc"] != 0]
+    if problems:
+        lines.append("")
+        lines.append("WARNING: runs with errors or a non-zero exit status: " +
+                     ", ".join(f"{r['tool']} c={r['conns']} round {r['round']}" for r in problems))
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+def main():
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd in ("wrk", "salvo") and len(args) in (5, 7):
+        cmd_run(cmd, args)
+    elif cmd == "snap" and len(args) == 1:
+        cmd_snap(args)
+    elif cmd == "report" and args:
+        cmd_report(args)
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
