@@ -75,13 +75,21 @@ static double fold_interval(sv_engine_t *e)
     return (double)reqs;
 }
 
-static void sample_vus(sv_engine_t *e)
+/* Sums the workers' active (or peak) and created VUs. */
+static void count_vus(sv_engine_t *e, bool peak, uint32_t *active, uint32_t *max)
 {
-    uint32_t active = 0, max = 0;
+    *active = *max = 0;
     for (uint32_t i = 0; i < e->n_workers; i++) {
-        active += atomic_load_explicit(&e->workers[i].vus_active, memory_order_relaxed);
-        max += atomic_load_explicit(&e->workers[i].vus_max, memory_order_relaxed);
+        sv_worker_t *w = &e->workers[i];
+        *active += atomic_load_explicit(peak ? &w->vus_peak : &w->vus_active, memory_order_relaxed);
+        *max += atomic_load_explicit(&w->vus_max, memory_order_relaxed);
     }
+}
+
+static void sample_vus(sv_engine_t *e, bool peak)
+{
+    uint32_t active, max;
+    count_vus(e, peak, &active, &max);
     sv_series_add(e->totals, sv_registry_series(e->totals, SV_M_VUS, NULL), active);
     sv_series_add(e->totals, sv_registry_series(e->totals, SV_M_VUS_MAX, NULL), max);
     e->vus_sampled = true;
@@ -106,11 +114,8 @@ static void progress(sv_engine_t *e, double reqs, uint64_t now)
 {
     if (e->opts->progress == NULL)
         return;
-    uint32_t active = 0, max = 0;
-    for (uint32_t i = 0; i < e->n_workers; i++) {
-        active += atomic_load_explicit(&e->workers[i].vus_active, memory_order_relaxed);
-        max += atomic_load_explicit(&e->workers[i].vus_max, memory_order_relaxed);
-    }
+    uint32_t active, max;
+    count_vus(e, false, &active, &max);
     sv_progress_t p = {
         .elapsed_ns = now - e->start_ns,
         .total_ns = e->planned_ns,
@@ -132,7 +137,7 @@ static void on_tick(uv_timer_t *t)
     collect_ready(e);
     double reqs = fold_interval(e);
     if (atomic_load(&e->finished_workers) < e->n_workers) {
-        sample_vus(e);
+        sample_vus(e, false);
         sample_cpu(e, now);
     }
     progress(e, reqs, now);
@@ -304,7 +309,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uint64_t end = sv_now_ns();
     if (!e->vus_sampled)
-        sample_vus(e); /* a run shorter than a tick still reports its VUs */
+        sample_vus(e, true); /* a run shorter than a tick still reports its VUs */
     finish_workers(e);
 
     *report = (sv_report_t){

@@ -100,7 +100,7 @@ struct sv_worker {
     sv_snapshot_t *final; /* the last deltas, read after the thread ends */
     bool finished;        /* under lock: the wake handle is closed */
     atomic_int stop;      /* 1: stop now */
-    atomic_uint vus_active, vus_max;
+    atomic_uint vus_active, vus_peak, vus_max;
     atomic_uint_fast64_t cpu_ns;
     atomic_uint_fast64_t lag_max_us;
 };

@@ -58,6 +58,20 @@ static void on_health(uv_timer_t *t)
 
 /* ---- VUs and iterations ---------------------------------------------------------- */
 
+/* Active VUs: published for the collector's once-a-second sample; the peak is
+ * kept too, for runs shorter than a sample. */
+static void vu_activated(sv_worker_t *w)
+{
+    uint32_t n = atomic_fetch_add_explicit(&w->vus_active, 1, memory_order_relaxed) + 1;
+    if (n > atomic_load_explicit(&w->vus_peak, memory_order_relaxed))
+        atomic_store_explicit(&w->vus_peak, n, memory_order_relaxed);
+}
+
+static void vu_deactivated(sv_worker_t *w)
+{
+    atomic_fetch_sub_explicit(&w->vus_active, 1, memory_order_relaxed);
+}
+
 static sv_vu_t *new_vu(sv_wscenario_t *sc)
 {
     sv_worker_t *w = sc->w;
@@ -86,7 +100,7 @@ static void start_iteration(sv_vu_t *vu, uint64_t due_ns, uint64_t now)
     vu->iter_start_ns = now;
     vu->due_ns = due_ns;
     if (sc->open_model) {
-        atomic_fetch_add_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
+        vu_activated(sc->w);
         uint64_t late = vu->iter_start_ns > due_ns ? vu->iter_start_ns - due_ns : 0;
         sv_series_add_trend(reg, sc->s_start_delay, sv_ns_to_us(late));
     }
@@ -135,7 +149,7 @@ void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now)
     vu->busy = false;
     sc->busy--;
     if (sc->open_model) {
-        atomic_fetch_sub_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
+        vu_deactivated(sc->w);
         uint64_t due;
         if (!sc->stopping && queue_pop(sc, &due)) {
             start_iteration(vu, due, sv_now_ns());
@@ -147,7 +161,7 @@ void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now)
         start_iteration(vu, 0, now);
         return;
     } else {
-        atomic_fetch_sub_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
+        vu_deactivated(sc->w);
     }
     scenario_check_done(sc);
 }
@@ -332,7 +346,7 @@ static void scenario_start(sv_wscenario_t *sc)
             sc->iterations_left -= sc->want_vus;
         for (uint32_t v = 0; v < sc->want_vus; v++) {
             sv_vu_t *vu = new_vu(sc);
-            atomic_fetch_add_explicit(&sc->w->vus_active, 1, memory_order_relaxed);
+            vu_activated(sc->w);
             start_iteration(vu, 0, sv_now_ns());
         }
         if (sc->want_vus == 0)

@@ -52,7 +52,8 @@ size_t sv_summary_rows(const sv_report_t *r, sv_summary_row_t **out)
             push_row(&rows, &n, sub);
         }
     }
-    qsort(rows, n, sizeof(*rows), cmp_row);
+    if (n > 1)
+        qsort(rows, n, sizeof(*rows), cmp_row);
     *out = rows;
     return n;
 }
@@ -97,7 +98,8 @@ size_t sv_summary_errors(const sv_report_t *r, sv_error_kind_t **out)
         }
         kinds[i].count += (uint64_t)s->v.counter;
     }
-    qsort(kinds, n, sizeof(*kinds), cmp_error);
+    if (n > 1)
+        qsort(kinds, n, sizeof(*kinds), cmp_error);
     *out = kinds;
     return n;
 }
