@@ -10,7 +10,8 @@
 
 static bool is_tchar(unsigned char c)
 {
-    return isalnum(c) || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    /* c != 0: strchr would find the terminator */
+    return isalnum(c) || (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 /* Length of the head including its blank line, or 0 if incomplete. */
@@ -59,6 +60,21 @@ static int parse_content_length(sv_span_t v, int64_t *out)
     return 0;
 }
 
+/* Whether the last element of a comma-separated list is `token` (case-insensitive):
+ * chunked frames a message only as its final transfer coding (RFC 9112 §6.3). */
+static bool last_token_is(sv_span_t list, const char *token)
+{
+    size_t end = list.len;
+    while (end > 0 && (list.ptr[end - 1] == ' ' || list.ptr[end - 1] == '\t'))
+        end--;
+    size_t start = end;
+    while (start > 0 && list.ptr[start - 1] != ',')
+        start--;
+    while (start < end && (list.ptr[start] == ' ' || list.ptr[start] == '\t'))
+        start++;
+    return sv_span_ieq((sv_span_t){list.ptr + start, end - start}, token);
+}
+
 static int note_framing(sv_h1_framing_t *f, const sv_h1_header_t *h, bool *has_te)
 {
     if (sv_span_ieq(h->name, "content-length")) {
@@ -70,7 +86,7 @@ static int note_framing(sv_h1_framing_t *f, const sv_h1_header_t *h, bool *has_t
         f->content_length = n;
     } else if (sv_span_ieq(h->name, "transfer-encoding")) {
         *has_te = true;
-        f->chunked = sv_span_has_token(h->value, "chunked");
+        f->chunked = last_token_is(h->value, "chunked");
     } else if (sv_span_ieq(h->name, "connection")) {
         f->connection_close |= sv_span_has_token(h->value, "close");
         f->connection_keep_alive |= sv_span_has_token(h->value, "keep-alive");

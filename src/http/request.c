@@ -86,54 +86,67 @@ void sv_http_request_free(sv_http_request_t *r)
     sv_buf_free(&r->wire);
 }
 
+/* Inflates `in` into `out` (bounded by out->max). window selects gzip/zlib/raw.
+ * Concatenated gzip members are decoded one after another, as HTTP clients do. */
+static int inflate_all(const sv_buf_t *in, sv_buf_t *out, int window)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, window) != Z_OK)
+        return SV_EPARSE;
+    z.next_in = (Bytef *)in->data;
+    z.avail_in = (uInt)in->len;
+    int rc = 0;
+    for (;;) {
+        char scratch[1];
+        size_t room = SV_MIN((size_t)16384, out->max - out->len);
+        /* At the cap, a 1-byte probe tells "done" from "too big". */
+        char *dst = room ? sv_buf_reserve(out, room) : scratch;
+        size_t offered = room ? room : 1;
+        z.next_out = (Bytef *)dst;
+        z.avail_out = (uInt)offered;
+        int zr = inflate(&z, Z_NO_FLUSH);
+        size_t produced = offered - z.avail_out;
+        if (room == 0 && produced > 0) {
+            rc = SV_ETOOBIG;
+            break;
+        }
+        out->len += room ? produced : 0;
+        if (zr == Z_STREAM_END) {
+            if (z.avail_in > 0 && window > MAX_WBITS && inflateReset(&z) == Z_OK)
+                continue; /* another gzip member follows */
+            break;
+        }
+        if ((zr != Z_OK && zr != Z_BUF_ERROR) || (zr == Z_BUF_ERROR && z.avail_in == 0) ||
+            (z.avail_in == 0 && z.avail_out != 0)) {
+            rc = SV_EPARSE; /* corrupt or truncated */
+            break;
+        }
+    }
+    inflateEnd(&z);
+    return rc;
+}
+
 int sv_http_decode_body(sv_buf_t *body, sv_span_t content_encoding)
 {
-    int window;
-    if (sv_span_has_token(content_encoding, "gzip") || sv_span_has_token(content_encoding, "x-gzip"))
-        window = 16 + MAX_WBITS;
-    else if (sv_span_has_token(content_encoding, "deflate"))
-        window = MAX_WBITS; /* zlib-wrapped; raw deflate retried below */
-    else
+    bool gzip = sv_span_has_token(content_encoding, "gzip") ||
+                sv_span_has_token(content_encoding, "x-gzip");
+    if (!gzip && !sv_span_has_token(content_encoding, "deflate"))
         return 0;
     if (body->len == 0)
         return 0;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        z_stream z = {0};
-        if (inflateInit2(&z, attempt ? -MAX_WBITS : window) != Z_OK)
-            return SV_EPARSE;
+    /* "deflate" is zlib-wrapped by the spec, raw in some servers: try both. */
+    int windows[2] = {gzip ? 16 + MAX_WBITS : MAX_WBITS, -MAX_WBITS};
+    int rc = SV_EPARSE;
+    for (int i = 0; i < (gzip ? 1 : 2) && rc == SV_EPARSE; i++) {
         sv_buf_t out;
         sv_buf_init(&out, body->max);
-        z.next_in = (Bytef *)body->data;
-        z.avail_in = (uInt)body->len;
-        int zr = Z_OK, rc = 0;
-        while (zr != Z_STREAM_END) {
-            char *dst = sv_buf_reserve(&out, 16384);
-            if (dst == NULL) {
-                rc = SV_ETOOBIG;
-                break;
-            }
-            z.next_out = (Bytef *)dst;
-            z.avail_out = 16384;
-            zr = inflate(&z, Z_NO_FLUSH);
-            out.len += 16384 - z.avail_out;
-            if (zr != Z_OK && zr != Z_STREAM_END) {
-                rc = SV_EPARSE;
-                break;
-            }
-            if (zr == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
-                rc = SV_EPARSE; /* truncated stream */
-                break;
-            }
-        }
-        inflateEnd(&z);
+        rc = inflate_all(body, &out, windows[i]);
         if (rc == 0) {
             sv_buf_free(body);
             *body = out;
-            return 0;
+        } else {
+            sv_buf_free(&out);
         }
-        sv_buf_free(&out);
-        if (rc == SV_ETOOBIG || window != MAX_WBITS)
-            return rc;
     }
-    return SV_EPARSE;
+    return rc;
 }

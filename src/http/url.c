@@ -41,7 +41,7 @@ int sv_url_parse(sv_url_t *u, const char *text, const char **why)
 {
     *u = (sv_url_t){0};
     const char *sep = strstr(text, "://");
-    if (sep == NULL)
+    if (sep == NULL || strcspn(text, "/?#") < (size_t)(sep - text))
         return fail(why, "missing scheme (write http://host/path)");
     size_t slen = (size_t)(sep - text);
     bool tls;

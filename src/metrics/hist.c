@@ -259,7 +259,7 @@ int sv_hist_decode_merge(sv_hist_t *h, const char *text, size_t len)
         uint64_t delta, n;
         if ((seen && !expect(&p, end, ',')) || !read_u64(&p, end, &delta) ||
             !expect(&p, end, ':') || !read_u64(&p, end, &n) || n == 0 ||
-            (seen && delta == 0) || index + delta >= COUNTS_LEN || n > total - seen) {
+            (seen && delta == 0) || delta >= COUNTS_LEN - index || n > total - seen) {
             rc = SV_EPARSE;
             goto out;
         }

@@ -89,18 +89,31 @@ static const struct {
     {"s", 1e9},        {"m", 60e9},  {"h", 3600e9},      {"d", 86400e9},
 };
 
-/* Reads a non-negative decimal number at *p. */
+/* Reads a non-negative decimal number ("12", "1.5", ".5") at *p: digits and one
+ * dot only, so "0x10" and "1e3" are not numbers here. */
 static bool read_number(const char **p, double *out)
 {
     const char *s = *p;
-    if (!isdigit((unsigned char)*s) && !(*s == '.' && isdigit((unsigned char)s[1])))
+    double v = 0, scale = 1;
+    bool digits = false, dot = false;
+    for (;; s++) {
+        if (isdigit((unsigned char)*s)) {
+            digits = true;
+            if (dot) {
+                scale /= 10;
+                v += (*s - '0') * scale;
+            } else {
+                v = v * 10 + (*s - '0');
+            }
+        } else if (*s == '.' && !dot) {
+            dot = true;
+        } else {
+            break;
+        }
+    }
+    if (!digits || !isfinite(v))
         return false;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || !isfinite(v) || v < 0)
-        return false;
-    *p = end;
+    *p = s;
     *out = v;
     return true;
 }
@@ -140,7 +153,7 @@ int sv_parse_duration(const char *s, uint64_t *ns)
             p += best_len;
         }
     }
-    if (total > 1e19)
+    if (total >= 9.2e18) /* beyond int64 nanoseconds (~292 years) */
         return SV_ERANGE;
     *ns = (uint64_t)llround(total);
     return 0;
@@ -224,18 +237,19 @@ int sv_parse_size(const char *s, uint64_t *bytes)
 
 void sv_format_duration(uint64_t ns, char *out, size_t size)
 {
+    if (size == 0)
+        return;
     if (ns < 1000000000ULL) {
         snprintf(out, size, "%gms", (double)ns / 1e6);
         return;
     }
     uint64_t ms = ns / 1000000ULL;
-    uint64_t h = ms / 3600000, m = ms / 60000 % 60;
+    unsigned long long h = ms / 3600000, m = ms / 60000 % 60;
     double sec = (double)(ms % 60000) / 1000.0;
-    size_t used = 0;
-    out[0] = '\0';
     if (h)
-        used += (size_t)snprintf(out + used, size - used, "%lluh", (unsigned long long)h);
-    if (h || m)
-        used += (size_t)snprintf(out + used, size - used, "%llum", (unsigned long long)m);
-    snprintf(out + used, size - used, "%gs", sec);
+        snprintf(out, size, "%lluh%llum%gs", h, m, sec);
+    else if (m)
+        snprintf(out, size, "%llum%gs", m, sec);
+    else
+        snprintf(out, size, "%gs", sec);
 }
