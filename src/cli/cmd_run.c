@@ -29,14 +29,26 @@ static int bad_value(const char *opt, const char *value, const char *hint)
 }
 
 static int opt_url(void *ctx, const char *v) { ARGS(ctx)->url = v; return 0; }
-static int opt_method(void *ctx, const char *v) { ARGS(ctx)->method = v; return 0; }
+static int opt_method(void *ctx, const char *v)
+{
+    for (const char *c = v; *c; c++)
+        if (!(*c >= 'A' && *c <= 'Z') && *c != '-' && *c != '_')
+            return bad_value("--method", v, "is not a method; use upper case, e.g. GET or POST");
+    if (*v == '\0')
+        return bad_value("--method", v, "is empty; use e.g. GET or POST");
+    ARGS(ctx)->method = v;
+    return 0;
+}
 static int opt_body(void *ctx, const char *v) { ARGS(ctx)->body = v; return 0; }
 static int opt_body_file(void *ctx, const char *v) { ARGS(ctx)->body_file = v; return 0; }
 
 static int opt_header(void *ctx, const char *v)
 {
     const char *colon = strchr(v, ':');
-    if (colon == NULL || colon == v)
+    bool bad = colon == NULL || colon == v || strpbrk(v, "\r\n") != NULL;
+    for (const char *c = v; !bad && c < colon; c++)
+        bad = *c <= ' ' || *c == 0x7f;
+    if (bad)
         return bad_value("--header", v, "is not a header; write it as \"Name: value\"");
     char *name = sv_xstrndup(v, (size_t)(colon - v));
     const char *value = colon + 1;
@@ -167,7 +179,7 @@ static const sv_opt_t run_options[] = {
     {"header", 'H', "'NAME: VALUE'", "add a request header (repeatable)", opt_header},
     {"body", 0, "STRING", "request body", opt_body},
     {"body-file", 0, "FILE", "request body read from FILE", opt_body_file},
-    {"vus", 0, "N", "virtual users: looping VUs, or preallocated ones with --rate (default 1)",
+    {"vus", 0, "N", "looping VUs (default 1), or with --rate the VUs made ready at start",
      opt_vus},
     {"duration", 'd', "DURATION", "how long to run: 250ms, 30s, 2m, 1h30m", opt_duration},
     {"iterations", 'i', "N", "total requests shared by the VUs, instead of a duration",
@@ -178,7 +190,7 @@ static const sv_opt_t run_options[] = {
      opt_overload},
     {"timeout", 0, "DURATION", "per-request timeout (default 60s)", opt_timeout},
     {"workers", 'w', "N", "worker threads (default: one per core)", opt_workers},
-    {"max-response-size", 0, "SIZE", "fail responses larger than SIZE (default 64MB, 0: no cap)",
+    {"max-response-size", 0, "SIZE", "fail response bodies over SIZE (default 64MiB, 0: no cap)",
      opt_max_response},
     {"summary-export", 0, "FILE", "write the end-of-test summary as JSON to FILE",
      opt_summary_export},
@@ -248,11 +260,8 @@ static int build_request(run_args_t *a)
     const char *why = NULL;
     int rc = sv_http_request_init(&probe, rq->method, rq->url, headers, rq->n_headers, NULL, 0, &why);
     free(headers);
-    if (rc != 0) {
-        bool url_fault = strstr(why, "method") == NULL && strstr(why, "header") == NULL;
-        return sv_cli_error("%s: \"%s\": %s", url_fault ? "--url" : a->method ? "--method" : "--header",
-                            url_fault ? rq->url : a->method ? a->method : "", why);
-    }
+    if (rc != 0) /* method and headers were checked as options: the URL is at fault */
+        return sv_cli_error("--url: \"%s\": %s", rq->url, why);
     bool tls = probe.url.tls;
     sv_http_request_free(&probe);
     if (tls)

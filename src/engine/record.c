@@ -85,7 +85,9 @@ void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *re
     sv_series_add_trend(reg, s->sending, sv_ns_to_us(res->sending_ns));
     sv_series_add_trend(reg, s->waiting, sv_ns_to_us(res->waiting_ns));
     sv_series_add_trend(reg, s->receiving, sv_ns_to_us(res->receiving_ns));
-    sv_series_add(reg, s->failed, code != 0);
+    /* k6: a request failed unless its status was expected (200-399). */
+    bool expected = res->error_code == 0 && res->status >= 200 && res->status < 400;
+    sv_series_add(reg, s->failed, !expected);
     if (sc->open_model) {
         uint64_t late = vu->iter_start_ns > vu->due_ns ? vu->iter_start_ns - vu->due_ns : 0;
         sv_series_add_trend(reg, s->corrected, sv_ns_to_us(duration_ns + late));

@@ -83,7 +83,8 @@ typedef void (*sv_http_cb)(sv_http_result_t *res, void *arg);
 typedef struct sv_http_ctx sv_http_ctx_t;
 typedef struct sv_http_conn sv_http_conn_t;
 
-/* max_response_bytes: cap on a response (head + body); 0 for none. */
+/* max_response_bytes: cap on a response body (heads have their own 64 KiB cap);
+ * 0 for none. */
 sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes);
 /* Frees the context; every connection must have been freed and the loop run until
  * their handles closed. */

@@ -128,7 +128,7 @@ static void trimmed(char *out, size_t size, double v, int decimals, const char *
 
 void sv_format_time_ms(double ms, char *out, size_t size)
 {
-    if (ms <= 0)
+    if (ms < 0.0000005) /* would print as 0ns */
         snprintf(out, size, "0s");
     else if (ms < 0.001)
         trimmed(out, size, ms * 1e6, 0, "ns");

@@ -355,7 +355,7 @@ static void worker_main(void *arg)
 }
 
 static int bind_listener(int *fd_out, const char *host, uint16_t port, uint16_t *bound,
-                         const char **why)
+                         bool reuseport, const char **why)
 {
     struct sockaddr_storage ss;
     int family = AF_INET;
@@ -373,9 +373,10 @@ static int bind_listener(int *fd_out, const char *host, uint16_t port, uint16_t 
         return -errno;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 4096) != 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || (reuseport && listen(fd, 4096) != 0)) {
         rc = -errno;
         *why = rc == UV_EADDRINUSE ? "address already in use (pick another port with --listen)"
                                    : "cannot listen on that address";
@@ -389,16 +390,34 @@ static int bind_listener(int *fd_out, const char *host, uint16_t port, uint16_t 
     return 0;
 }
 
+/* SO_REUSEPORT would let a second server join a port already served by another
+ * process of the same user and split its connections: claim the port with a plain
+ * socket first, so "address in use" is reported as such. */
+static int claim_port(const char *host, uint16_t *port, const char **why)
+{
+    int fd;
+    uint16_t bound;
+    int rc = bind_listener(&fd, host, *port, &bound, false, why);
+    if (rc == 0) {
+        close(fd);
+        *port = bound;
+    }
+    return rc;
+}
+
 int sv_server_open(sv_server_t **out, const char *host, uint16_t port, uint32_t workers,
                    sv_server_handler_t handler, void *arg, const char **why)
 {
+    int rc = claim_port(host, &port, why);
+    if (rc != 0)
+        return rc;
     sv_server_t *s = sv_xcalloc(1, sizeof(*s));
     s->handler = handler;
     s->arg = arg;
     s->workers = sv_xcalloc(workers, sizeof(*s->workers));
     for (uint32_t i = 0; i < workers; i++) {
         srv_worker_t *w = &s->workers[i];
-        int rc = bind_listener(&w->fd, host, port, &s->port, why);
+        rc = bind_listener(&w->fd, host, port, &s->port, true, why);
         if (rc != 0) {
             s->n_workers = i;
             sv_server_free(s);
