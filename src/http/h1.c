@@ -154,6 +154,10 @@ int sv_h1_parse_response(const char *buf, size_t len, sv_h1_response_t *res)
         return SV_EPARSE;
     res->status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
     res->reason = line.len > 13 ? (sv_span_t){code + 4, line.len - 13} : (sv_span_t){code + 3, 0};
+    for (size_t i = 0; i < res->reason.len; i++)
+        if (((unsigned char)res->reason.ptr[i] < 0x20 && res->reason.ptr[i] != '\t') ||
+            res->reason.ptr[i] == 0x7f)
+            return SV_EPARSE;
     bool has_te = false;
     if (parse_headers(&p, end, res->headers, &res->num_headers, &res->framing, &has_te) != 0)
         return SV_EPARSE;

@@ -242,6 +242,25 @@ static bool expect(const char **p, const char *end, char c)
     return true;
 }
 
+/* Whether the declared min, max and sum agree with the decoded bins. */
+static bool extremes_fit(const sv_hist_t *h, uint64_t min, uint64_t max, uint64_t sum,
+                         uint64_t total)
+{
+    uint32_t first = 0, last = 0, cursor = 0;
+    uint64_t lowest, width, n;
+    bool any = false;
+    while (sv_hist_next_bin(h, &cursor, &lowest, &width, &n)) {
+        if (!any)
+            first = cursor - 1;
+        last = cursor - 1;
+        any = true;
+    }
+    uint64_t cmin = SV_MIN(min, SV_HIST_MAX_VALUE), cmax = SV_MIN(max, SV_HIST_MAX_VALUE);
+    unsigned __int128 lo = (unsigned __int128)min * total, hi = (unsigned __int128)max * total;
+    return any && counts_index(cmin) == first && counts_index(cmax) == last && sum >= lo &&
+           sum <= hi;
+}
+
 int sv_hist_decode_merge(sv_hist_t *h, const char *text, size_t len)
 {
     const char *p = text, *end = text + len;
@@ -267,7 +286,7 @@ int sv_hist_decode_merge(sv_hist_t *h, const char *text, size_t len)
         add_at_index(tmp, (uint32_t)index, n);
         seen += n;
     }
-    if (seen != total) {
+    if (seen != total || (total && !extremes_fit(tmp, min, max, sum, total))) {
         rc = SV_EPARSE;
         goto out;
     }

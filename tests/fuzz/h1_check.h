@@ -111,9 +111,10 @@ static void check_body(const sv_h1_body_t *init, const sv_h1_framing_t *f, const
     feed_segment(&cut, rest + split, len - split);
     feed_segment(&whole, rest, len);
 
+    /* How much a failing call consumed is unspecified, but all else must agree. */
     CHECK(cut.failed == whole.failed && cut.b.done == whole.b.done);
-    CHECK(cut.consumed == whole.consumed && cut.out_len == whole.out_len);
-    CHECK(memcmp(cut.out, whole.out, cut.out_len) == 0);
+    CHECK(cut.failed || cut.consumed == whole.consumed);
+    CHECK(cut.out_len == whole.out_len && memcmp(cut.out, whole.out, cut.out_len) == 0);
     CHECK(cut.out_len <= cut.consumed && cut.consumed <= len);
     if (!cut.failed && !cut.b.done)
         CHECK(cut.consumed == len);

@@ -801,3 +801,16 @@ Test(h1_request, need_more_at_every_split_point)
     cr_assert_eq(sv_h1_parse_request(copy, len, &req), (int)len);
     free(copy);
 }
+
+Test(h1_response, control_characters_in_reason_rejected)
+{
+    const char *bad[] = {"HTTP/1.1 200 O\rK\r\n\r\n", "HTTP/1.1 200 O\x01K\r\n\r\n",
+                         "HTTP/1.1 200 O\x7fK\r\n\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        sv_h1_response_t res;
+        cr_assert_eq(sv_h1_parse_response(bad[i], strlen(bad[i]), &res), SV_EPARSE, "case %zu", i);
+    }
+    sv_h1_response_t res;
+    const char *tab = "HTTP/1.1 200 O\tK\r\n\r\n";
+    cr_assert_gt(sv_h1_parse_response(tab, strlen(tab), &res), 0, "a tab is allowed");
+}

@@ -690,3 +690,30 @@ Test(hist, decode_rejects_a_delta_that_wraps_around)
     assert_rejected(h, text, strlen(text));
     sv_hist_free(h);
 }
+
+Test(hist, decode_rejects_extremes_that_disagree_with_the_bins)
+{
+    /* Encode a real histogram, then lie about its min, max or sum. */
+    sv_hist_t *src = sv_hist_new();
+    sv_hist_record(src, 100);
+    sv_hist_record(src, 5000);
+    sv_buf_t buf;
+    sv_buf_init(&buf, SIZE_MAX);
+    cr_assert_eq(sv_hist_encode(src, &buf), 0);
+    const char *bins = strrchr(buf.data, ';') + 1;
+    char lie[256];
+    const char *fmts[] = {"H1;2;0;5000;5100;%s", "H1;2;100;9000;5100;%s", "H1;2;100;5000;99;%s",
+                          "H1;2;100;5000;20000;%s"};
+    for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+        snprintf(lie, sizeof(lie), fmts[i], bins);
+        sv_hist_t *h = sv_hist_new();
+        assert_rejected(h, lie, strlen(lie));
+        sv_hist_free(h);
+    }
+    snprintf(lie, sizeof(lie), "H1;2;100;5000;5100;%s", bins);
+    sv_hist_t *ok = sv_hist_new();
+    cr_assert_eq(sv_hist_decode_merge(ok, lie, strlen(lie)), 0, "the truthful form decodes");
+    sv_hist_free(ok);
+    sv_buf_free(&buf);
+    sv_hist_free(src);
+}
