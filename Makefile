@@ -46,7 +46,7 @@ fuzz:
 	scripts/run-fuzzers build-fuzz
 
 bench: build
-	bench/run
+	SALVO=$(abspath $(BUILD))/salvo bench/run
 
 clean:
 	rm -rf build build-asan build-fuzz

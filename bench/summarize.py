@@ -4,7 +4,9 @@
   summarize.py wrk   WRK_OUTPUT TIME_FILE CONNS ROUND RC   -> one JSON line on stdout
   summarize.py salvo EXPORT_JSON TIME_FILE CONNS ROUND RC  -> one JSON line on stdout
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
-  summarize.py snap NGINX_PID                              -> CPU counters (JSON) on stdout
+  summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx request) counters, JSON
+  summarize.py quiet NGINX_PID MAX_WAIT_S THRESHOLD_PCT    -> wait (at most MAX_WAIT_S) until
+      processes other than nginx use less than THRESHOLD_PCT of one CPU over 1 s
 
 The wrk and salvo forms take optional trailing "SNAP_BEFORE SNAP_AFTER" files
 (from `snap`) to estimate how much CPU other processes on the machine used
@@ -19,6 +21,8 @@ import os
 import re
 import statistics
 import sys
+import time
+import urllib.request
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -90,12 +94,56 @@ def proc_jiffies(pid):
     return total
 
 
+def nginx_requests(status_url):
+    """nginx's stub_status request counter (it counts the status request itself)."""
+    with urllib.request.urlopen(status_url, timeout=5) as resp:
+        text = resp.read().decode("ascii", "replace")
+    m = re.search(r"server accepts handled requests\s+(\d+)\s+(\d+)\s+(\d+)", text)
+    if not m:
+        raise SystemExit(f"summarize: unexpected stub_status output from {status_url}:\n{text}")
+    return int(m.group(3))
+
+
 def cmd_snap(args):
     with open("/proc/stat", encoding="utf-8") as f:
         cpu = f.readline().split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in cpu[:8])
-    print(json.dumps({"task_busy": user + nice + system, "softirq": irq + softirq, "steal": steal,
-                      "nginx": proc_jiffies(int(args[0])), "hz": os.sysconf("SC_CLK_TCK")}))
+    snap = {"task_busy": busy_jiffies(), "softirq": irq + softirq, "steal": steal,
+            "nginx": proc_jiffies(int(args[0])), "hz": os.sysconf("SC_CLK_TCK")}
+    if len(args) > 1:
+        snap["nginx_requests"] = nginx_requests(args[1])
+    print(json.dumps(snap))
+
+
+def busy_jiffies():
+    with open("/proc/stat", encoding="utf-8") as f:
+        cpu = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in cpu[:7])
+    # Tick-based accounting charges irq/softirq ticks to the interrupted task too.
+    return user + nice + system + irq + softirq
+
+
+def cmd_quiet(args):
+    pid, max_wait, threshold = int(args[0]), float(args[1]), float(args[2])
+    hz = os.sysconf("SC_CLK_TCK")
+    start = time.monotonic()
+    waited = False
+    while True:  # bounded by max_wait
+        b0, n0 = busy_jiffies(), proc_jiffies(pid)
+        time.sleep(1.0)
+        other = 100.0 * max(0, (busy_jiffies() - b0) - (proc_jiffies(pid) - n0)) / hz
+        if other < threshold:
+            if waited:
+                print(f"bench: machine quiet now ({other:.0f}% of a CPU used by others)", file=sys.stderr)
+            return
+        if time.monotonic() - start >= max_wait:
+            print(f"bench: machine still busy after {max_wait:.0f} s (others use {other:.0f}% of a CPU); "
+                  "running anyway", file=sys.stderr)
+            return
+        if not waited:
+            print(f"bench: other processes use {other:.0f}% of a CPU; waiting up to {max_wait:.0f} s "
+                  "for them to finish", file=sys.stderr)
+            waited = True
 
 
 def cmd_run(tool, args):
@@ -116,6 +164,9 @@ def cmd_run(tool, args):
         r.update({"nginx_cpu_s": nginx_s, "other_cpu_pct": 100.0 * other / el,
                   "softirq_s": (b["softirq"] - a["softirq"]) / hz,
                   "steal_pct": 100.0 * (b["steal"] - a["steal"]) / hz / el})
+        if "nginx_requests" in a and "nginx_requests" in b:
+            # Requests nginx received during the run; the "after" status request is not one.
+            r["server_requests"] = b["nginx_requests"] - a["nginx_requests"] - 1
     print(json.dumps(r))
 
 
@@ -178,19 +229,32 @@ def cmd_report(args):
         rss_verdict = ""
         if c == 1000:
             rss_verdict = "  (RSS target " + ("met" if rss <= 2.0 else "NOT met") + ")"
-        lines.append(f"  {c:>5} conns: req/CPU-s {eff:5.2f}x ({verdict})   peak RSS {rss:5.2f}x{rss_verdict}"
-                     f"   req/s {rps:5.2f}x")
+        lines.append(f"  {c:>5} conns: req/CPU-s {eff:5.3f}x ({verdict})   peak RSS {rss:5.3f}x{rss_verdict}"
+                     f"   req/s {rps:5.3f}x")
+    lines.append("")
+    lines.append("salvo/wrk req/CPU-s round by round (each salvo run against the wrk run just before it):")
+    for c in conns_list:
+        by_round = {}
+        for r in runs:
+            if r["conns"] == c:
+                by_round.setdefault(r["round"], {})[r["tool"]] = r
+        ratios = [v["salvo"]["req_per_cpu_s"] / v["wrk"]["req_per_cpu_s"]
+                  for _, v in sorted(by_round.items()) if "salvo" in v and "wrk" in v]
+        if ratios:
+            lines.append(f"  {c:>5} conns: " + "  ".join(f"{x:.2f}x" for x in ratios) +
+                         f"   (median {statistics.median(ratios):.2f}x)")
     lines.append("")
     lines.append("Every run:")
     lines.append(f"{'tool':<6} {'conns':>5} {'round':>5} {'requests':>9} {'req/s':>10} {'user s':>6} "
                  f"{'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'err':>4} {'rc':>3}"
-                 f" {'nginx CPU%':>10} {'other CPU%':>10} {'steal%':>6}")
+                 f" {'nginx reqs-gen':>14} {'nginx CPU%':>10} {'other CPU%':>10} {'steal%':>6}")
     for r in sorted(runs, key=lambda r: (r["conns"], r["round"], tools.index(r["tool"]))):
         p50 = r["p50_ms"] if r["p50_ms"] is not None else float("nan")
         p99 = r["p99_ms"] if r["p99_ms"] is not None else float("nan")
         lines.append(f"{r['tool']:<6} {r['conns']:>5} {r['round']:>5} {r['requests']:>9} {r['rps']:>10.0f} "
                      f"{r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['req_per_cpu_s']:>10.0f} {p50:>7.3f} "
                      f"{p99:>7.3f} {r['rss_mb']:>7.1f} {r['errors']:>4} {r['rc']:>3}"
+                     f" {fmt(r['server_requests'] - r['requests'] if 'server_requests' in r else None):>14}"
                      f" {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
     noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) > 10 or (r.get("steal_pct") or 0) > 5]
     if noisy:
@@ -198,6 +262,19 @@ def cmd_report(args):
         lines.append("NOTE: other processes (or the hypervisor: steal) took more than 10% (5%) of a CPU during: " +
                      ", ".join(f"{r['tool']} c={r['conns']} round {r['round']}" for r in noisy) +
                      "; the machine was not quiet, so those runs are less trustworthy.")
+    # Count check: nginx saw every request the generator counted, plus at most the
+    # requests still in flight when the generator stopped (one per connection).
+    miscounted = [r for r in runs if "server_requests" in r and
+                  not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
+    lines.append("")
+    if any("server_requests" in r for r in runs):
+        if miscounted:
+            lines.append("WARNING: request counts disagree with nginx's (stub_status): " + ", ".join(
+                f"{r['tool']} c={r['conns']} round {r['round']}: generator {r['requests']}, "
+                f"nginx {r['server_requests']}" for r in miscounted))
+        else:
+            lines.append("Count check: every run's request count matches nginx's stub_status counter "
+                         "(within the requests in flight at the end).")
     problems = [r for r in runs if r["errors"] or r["rc"] != 0]
     if problems:
         lines.append("")
@@ -216,7 +293,9 @@ def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd in ("wrk", "salvo") and len(args) in (5, 7):
         cmd_run(cmd, args)
-    elif cmd == "snap" and len(args) == 1:
+    elif cmd == "quiet" and len(args) == 3:
+        cmd_quiet(args)
+    elif cmd == "snap" and len(args) in (1, 2):
         cmd_snap(args)
     elif cmd == "report" and args:
         cmd_report(args)

@@ -3,6 +3,7 @@
  * open model with --rate), turned into a plan, run, summarized and exported.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -341,6 +342,9 @@ static int execute(run_args_t *a)
     sv_report_t report;
     if (sv_engine_run(plan, &opts, &report) != 0)
         return sv_cli_error("cannot build the request; check --url, --method and --header");
+    /* The run is over: a late Ctrl-C must not cut the summary or the export short. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     if (progress)
         sv_output_progress_done(stdout);
     if (!plan->no_summary)
@@ -352,9 +356,9 @@ static int execute(run_args_t *a)
         code = code ? code : SV_EXIT_USAGE;
     }
     if (report.abandoned) {
-        /* Workers are still running on memory the run owns: leave without
-         * tearing anything down. */
-        fflush(NULL);
+        /* Workers are still running on memory the run owns: leave without tearing
+         * anything down (and without fflush(NULL): a stuck worker may hold stderr). */
+        fflush(stdout);
         _exit(code);
     }
     sv_engine_report_free(&report);

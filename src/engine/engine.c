@@ -12,6 +12,10 @@
 #define SATURATED_CPU 0.90
 #define LAGGING_MS 10.0
 
+/* By default a worker gets at least this many VUs: one worker drives thousands, and
+ * splitting a handful of VUs over threads only fragments the pool. */
+#define MIN_VUS_PER_DEFAULT_WORKER 8
+
 uint32_t sv_engine_workers_for(const sv_plan_t *plan)
 {
     uint32_t workers = plan->workers ? plan->workers : (uint32_t)uv_available_parallelism();
@@ -23,6 +27,8 @@ uint32_t sv_engine_workers_for(const sv_plan_t *plan)
             n = SV_MIN(n, s->iterations);
         units = SV_MAX(units, n);
     }
+    if (!plan->workers)
+        units = (units + MIN_VUS_PER_DEFAULT_WORKER - 1) / MIN_VUS_PER_DEFAULT_WORKER;
     if (units < workers)
         workers = (uint32_t)SV_MAX(units, 1);
     return workers ? workers : 1;
@@ -102,7 +108,9 @@ static void sample_cpu(sv_engine_t *e, uint64_t now)
         return;
     for (uint32_t i = 0; i < e->n_workers; i++) {
         uint64_t cpu = atomic_load_explicit(&e->workers[i].cpu_ns, memory_order_relaxed);
-        double frac = (double)(cpu - e->last_cpu_ns[i]) / (double)wall;
+        /* Thread CPU is sampled every 100 ms, so one second may see slightly more than
+         * a second of it. */
+        double frac = SV_MIN(1.0, (double)(cpu - e->last_cpu_ns[i]) / (double)wall);
         e->last_cpu_ns[i] = cpu;
         e->cpu_sum[i] += frac;
         e->cpu_max[i] = SV_MAX(e->cpu_max[i], frac);
@@ -268,21 +276,21 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
 
 static void engine_free(sv_engine_t *e)
 {
-    if (!e->hard_stop) {
-        for (uint32_t i = 0; i < e->n_workers; i++) {
-            sv_worker_t *w = &e->workers[i];
-            sv_snapshot_free(w->ready);
-            sv_snapshot_free(w->final);
-            for (int s = 0; s < w->n_spare; s++)
-                sv_snapshot_free(w->spare[s]);
-            sv_registry_free(w->reg);
-            sv_hist_free(w->lag);
-            uv_mutex_destroy(&w->lock);
-        }
-        free(e->workers);
-        uv_loop_close(&e->loop);
-        sv_http_request_free(&e->request);
+    if (e->hard_stop)
+        return; /* abandoned workers still run on this memory; the process exits now */
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        sv_worker_t *w = &e->workers[i];
+        sv_snapshot_free(w->ready);
+        sv_snapshot_free(w->final);
+        for (int s = 0; s < w->n_spare; s++)
+            sv_snapshot_free(w->spare[s]);
+        sv_registry_free(w->reg);
+        sv_hist_free(w->lag);
+        uv_mutex_destroy(&w->lock);
     }
+    free(e->workers);
+    uv_loop_close(&e->loop);
+    sv_http_request_free(&e->request);
     sv_registry_free(e->interval);
     sv_snapshot_free(e->scratch);
     sv_hist_free(e->duration_so_far);

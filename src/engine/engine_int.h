@@ -11,6 +11,7 @@
 #include "../http/client.h"
 #include "../metrics/metrics.h"
 #include "engine.h"
+#include "../sched/sched.h"
 #include "pacer.h"
 
 typedef struct sv_engine sv_engine_t;
@@ -66,6 +67,7 @@ struct sv_wscenario {
     uint64_t iterations_left;
     uint64_t start_ns, stop_ns; /* no iteration starts at or after stop_ns */
     bool open_model, stopping, done;
+    sv_stripe_t stripe; /* this worker's part of the iterations or arrivals */
     /* open model */
     sv_pacer_t pacer;
     uint64_t next_arrival, arrivals;

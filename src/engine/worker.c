@@ -203,7 +203,7 @@ static void arrive(sv_wscenario_t *sc, uint64_t due, uint64_t now)
 
 static uint64_t arrival_due(sv_wscenario_t *sc, uint64_t k)
 {
-    uint64_t g = sv_sched_stripe_global(k, sc->w->index, sc->w->engine->n_workers);
+    uint64_t g = sv_sched_stripe_global(sc->stripe, k);
     return sc->start_ns + sv_sched_arrival_at(sc->spec->rate, g);
 }
 
@@ -309,7 +309,9 @@ static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_
         sc->stop_ns = sc->start_ns + spec->duration_ns;
         break;
     case SV_EXEC_SHARED_ITERATIONS:
-        sc->iterations_left = sv_sched_share(spec->iterations, i, W);
+        /* Iterations follow the VUs: a worker with more VUs gets more of them. */
+        sc->stripe = (sv_stripe_t){spec->vus, i, W};
+        sc->iterations_left = sv_sched_stripe_count(sc->stripe, spec->iterations);
         sc->want_vus = (uint32_t)SV_MIN(sv_sched_share(spec->vus, i, W), sc->iterations_left);
         sc->stop_ns = sc->start_ns + spec->max_duration_ns;
         break;
@@ -317,8 +319,10 @@ static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_
         sc->open_model = true;
         sc->want_vus = (uint32_t)sv_sched_share(spec->vus, i, W);
         sc->max_vus = (uint32_t)sv_sched_share(spec->max_vus, i, W);
-        sc->arrivals = sv_sched_stripe_count(
-            sv_sched_arrivals_before(spec->rate, spec->duration_ns), i, W);
+        /* Arrivals follow the VU slots, so each worker's share matches its VUs. */
+        sc->stripe = (sv_stripe_t){spec->max_vus, i, W};
+        sc->arrivals = sv_sched_stripe_count(sc->stripe,
+                                             sv_sched_arrivals_before(spec->rate, spec->duration_ns));
         sc->stop_ns = sc->start_ns + spec->duration_ns;
         sv_pacer_init(&w->loop, &sc->pacer, on_pace);
         sc->pacer.data = sc;

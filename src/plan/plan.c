@@ -39,6 +39,8 @@ void sv_plan_free(sv_plan_t *p)
     free(p->request.body);
     free_kvs(p->request.headers, p->request.n_headers);
     free_kvs(p->tags, p->n_tags);
+    free_kvs(p->env, p->n_env);
+    free(p->script);
     free(p->summary_export);
     *p = (sv_plan_t){0};
 }

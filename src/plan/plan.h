@@ -47,7 +47,19 @@ typedef struct {
 
 typedef enum { SV_DEBUG_OFF, SV_DEBUG_HEADERS, SV_DEBUG_FULL } sv_http_debug_t;
 
+/* k6's test-shaping shortcuts (vus, duration, iterations, tags), from a script's
+ * options or from flags; flags win. */
+typedef struct {
+    bool has_vus, has_duration, has_iterations;
+    uint64_t vus, duration_ns, iterations;
+    sv_kv_t *tags;
+    size_t n_tags;
+} sv_shortcuts_t;
+
 typedef struct sv_plan {
+    char *script;   /* path of the Lua script, or NULL for a quick test */
+    sv_kv_t *env;   /* -e KEY=VALUE */
+    size_t n_env;
     sv_scenario_t *scenarios;
     size_t n_scenarios;
     sv_request_spec_t request;

@@ -23,7 +23,19 @@ uint64_t sv_sched_arrivals_before(sv_rate_t rate, uint64_t t)
     return (uint64_t)((num + rate.per_ns - 1) / rate.per_ns);
 }
 
-uint64_t sv_sched_stripe_count(uint64_t total, uint32_t index, uint32_t parts)
+uint64_t sv_sched_stripe_slots(sv_stripe_t s) { return sv_sched_share(s.slots, s.index, s.parts); }
+
+uint64_t sv_sched_stripe_global(sv_stripe_t s, uint64_t k)
 {
-    return sv_sched_share(total, index, parts);
+    uint64_t mine = sv_sched_stripe_slots(s); /* this part's slots in each cycle */
+    if (mine == 0)
+        return UINT64_MAX;
+    uint64_t cycle = k / mine, pos = k % mine;
+    return cycle * s.slots + s.index + pos * s.parts;
+}
+
+uint64_t sv_sched_stripe_count(sv_stripe_t s, uint64_t total)
+{
+    uint64_t cycles = total / s.slots, rest = total % s.slots;
+    return cycles * sv_sched_stripe_slots(s) + sv_sched_share(rest, s.index, s.parts);
 }

@@ -25,14 +25,22 @@ uint64_t sv_sched_arrival_at(sv_rate_t rate, uint64_t n);
 /* Number of arrivals due strictly before offset t (ns from start). */
 uint64_t sv_sched_arrivals_before(sv_rate_t rate, uint64_t t);
 
-/* Arrivals are striped over parts: part `index` of `parts` takes the global arrivals
- * index, index+parts, index+2*parts, … Its k-th (0-based) arrival is global number: */
-static inline uint64_t sv_sched_stripe_global(uint64_t k, uint32_t index, uint32_t parts)
-{
-    return k * parts + index;
-}
+/* Work is striped over VU slots, and slots over parts: slot j belongs to part
+ * j % parts, and global unit k (an arrival, an iteration) to slot k % slots. So each
+ * part gets work in proportion to its VUs — exactly, with no part more than one
+ * unit per cycle of `slots` off — and the parts together cover every unit once.
+ * With slots = parts this is plain round-robin. */
+typedef struct {
+    uint64_t slots; /* VUs in the whole test (>= 1) */
+    uint32_t index; /* this part */
+    uint32_t parts; /* how many parts (<= slots) */
+} sv_stripe_t;
 
-/* Number of arrivals part `index` of `parts` takes among the first `total` global ones. */
-uint64_t sv_sched_stripe_count(uint64_t total, uint32_t index, uint32_t parts);
+/* VU slots of this part: sv_sched_share(slots, index, parts). */
+uint64_t sv_sched_stripe_slots(sv_stripe_t s);
+/* Global number of this part's k-th (0-based) unit. */
+uint64_t sv_sched_stripe_global(sv_stripe_t s, uint64_t k);
+/* How many of the first `total` global units belong to this part. */
+uint64_t sv_sched_stripe_count(sv_stripe_t s, uint64_t total);
 
 #endif

@@ -223,28 +223,36 @@ static void bad_request(srv_conn_t *c, int status)
     respond_now(c);
 }
 
-/* Reads the body that follows a head of `head` bytes; returns its total framed
- * length in the input, 0 when incomplete, or -1 when malformed. The decoded body
- * replaces the framed one in place. */
+/* Decodes the body that follows a head of `head` bytes. First pass: is it all there?
+ * Only then the second pass decodes in place (decoded bytes never overtake framed
+ * ones), so a body that arrives in pieces is never half-rewritten. Returns the
+ * framed length of head and body, 0 when incomplete, or -1 when malformed. */
 static int64_t read_body(srv_conn_t *c, const sv_h1_request_t *req, size_t head, sv_span_t *body)
 {
-    sv_h1_body_t dec;
-    sv_h1_body_init_request(&dec, req);
     char *start = c->in.data + head;
-    size_t avail = c->in.len - head, off = 0, out = 0;
-    while (!dec.done && off < avail) {
-        sv_span_t piece;
-        int64_t n = sv_h1_body_feed(&dec, start + off, avail - off, &piece);
-        if (n < 0)
-            return -1;
-        memmove(start + out, piece.ptr, piece.len); /* decoded bytes never overtake framed ones */
-        out += piece.len;
-        off += (size_t)n;
+    size_t avail = c->in.len - head;
+    for (int pass = 0; pass < 2; pass++) {
+        sv_h1_body_t dec;
+        sv_h1_body_init_request(&dec, req);
+        size_t off = 0, out = 0;
+        while (!dec.done && off < avail) {
+            sv_span_t piece;
+            int64_t n = sv_h1_body_feed(&dec, start + off, avail - off, &piece);
+            if (n < 0)
+                return -1;
+            if (pass == 1)
+                memmove(start + out, piece.ptr, piece.len);
+            out += piece.len;
+            off += (size_t)n;
+        }
+        if (!dec.done)
+            return 0;
+        if (pass == 1) {
+            *body = (sv_span_t){start, out};
+            return (int64_t)(head + off);
+        }
     }
-    if (!dec.done)
-        return 0;
-    *body = (sv_span_t){start, out};
-    return (int64_t)(head + off);
+    return -1;
 }
 
 static void process(srv_conn_t *c)

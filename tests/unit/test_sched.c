@@ -3,6 +3,7 @@
  * and the arrival times of a constant rate.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 
 #include <stdlib.h>
 
@@ -190,39 +191,62 @@ Test(arrivals, before_counts)
 
 /* ---- striping ------------------------------------------------------------------ */
 
-static void check_stripes(uint64_t total, uint32_t parts)
+static void check_stripes(uint64_t total, uint64_t slots, uint32_t parts)
 {
     unsigned char *seen = calloc(total ? total : 1, 1);
     uint64_t sum = 0;
     for (uint32_t i = 0; i < parts; i++) {
-        uint64_t count = sv_sched_stripe_count(total, i, parts);
+        sv_stripe_t st = {slots, i, parts};
+        uint64_t count = sv_sched_stripe_count(st, total);
         sum += count;
         for (uint64_t k = 0; k < count; k++) {
-            uint64_t g = sv_sched_stripe_global(k, i, parts);
-            cr_assert_lt(g, total, "part %u/%u arrival %llu maps to %llu >= %llu", i, parts,
+            uint64_t g = sv_sched_stripe_global(st, k);
+            cr_assert_lt(g, total, "part %u/%u unit %llu maps to %llu >= %llu", i, parts,
                          (unsigned long long)k, (unsigned long long)g, (unsigned long long)total);
-            cr_assert_eq(seen[g], 0, "global arrival %llu taken twice", (unsigned long long)g);
+            cr_assert_eq(seen[g], 0, "global unit %llu taken twice", (unsigned long long)g);
+            cr_assert_eq(g % slots % parts, i, "unit %llu is not on one of part %u's slots",
+                         (unsigned long long)g, i);
             seen[g] = 1;
             if (k > 0)
-                cr_assert_gt(g, sv_sched_stripe_global(k - 1, i, parts));
+                cr_assert_gt(g, sv_sched_stripe_global(st, k - 1));
         }
-        /* The part's next arrival would fall outside the first `total`. */
-        cr_assert_geq(sv_sched_stripe_global(count, i, parts), total);
+        /* The part's next unit would fall outside the first `total`. */
+        cr_assert_geq(sv_sched_stripe_global(st, count), total);
+        /* Shares follow the part's slots: within one unit of total * mine / slots. */
+        double want = (double)total * (double)sv_sched_stripe_slots(st) / (double)slots;
+        cr_assert_leq(fabs((double)count - want), 1.0, "part %u/%u of %llu slots: %llu vs %f", i,
+                      parts, (unsigned long long)slots, (unsigned long long)count, want);
     }
     cr_assert_eq(sum, total);
     for (uint64_t g = 0; g < total; g++)
-        cr_assert_eq(seen[g], 1, "global arrival %llu not taken (total %llu, %u parts)",
+        cr_assert_eq(seen[g], 1, "global unit %llu not taken (total %llu, %u parts)",
                      (unsigned long long)g, (unsigned long long)total, parts);
     free(seen);
 }
 
-Test(stripes, partition_global_arrivals)
+Test(stripes, partition_global_units)
 {
-    for (uint64_t total = 0; total <= 200; total++)
-        for (uint32_t parts = 1; parts <= 17; parts++)
-            check_stripes(total, parts);
-    for (int i = 0; i < 200; i++)
-        check_stripes(rng_range(0, 20000), (uint32_t)rng_range(1, 64));
+    for (uint64_t total = 0; total <= 120; total++)
+        for (uint32_t parts = 1; parts <= 9; parts++)
+            for (uint64_t slots = parts; slots <= parts + 7; slots++)
+                check_stripes(total, slots, parts);
+    for (int i = 0; i < 200; i++) {
+        uint32_t parts = (uint32_t)rng_range(1, 64);
+        check_stripes(rng_range(0, 20000), rng_range(parts, 500), parts);
+    }
+}
+
+Test(stripes, uneven_slots_get_proportional_work)
+{
+    /* 3 VUs on 2 parts: part 0 holds 2 of them and gets two thirds of the work. */
+    sv_stripe_t p0 = {3, 0, 2}, p1 = {3, 1, 2};
+    cr_assert_eq(sv_sched_stripe_count(p0, 60), 40);
+    cr_assert_eq(sv_sched_stripe_count(p1, 60), 20);
+    cr_assert_eq(sv_sched_stripe_global(p0, 0), 0);
+    cr_assert_eq(sv_sched_stripe_global(p0, 1), 2);
+    cr_assert_eq(sv_sched_stripe_global(p0, 2), 3);
+    cr_assert_eq(sv_sched_stripe_global(p1, 0), 1);
+    cr_assert_eq(sv_sched_stripe_global(p1, 1), 4);
 }
 
 Test(stripes, parts_follow_the_global_schedule)
@@ -234,10 +258,11 @@ Test(stripes, parts_follow_the_global_schedule)
     for (uint64_t t = 0; t <= 20000000ULL; t += 123457) {
         uint64_t total = sv_sched_arrivals_before(r, t), sum = 0;
         for (uint32_t i = 0; i < parts; i++) {
-            uint64_t c = sv_sched_stripe_count(total, i, parts);
+            sv_stripe_t st = {7, i, parts};
+            uint64_t c = sv_sched_stripe_count(st, total);
             sum += c;
             if (c > 0)
-                cr_assert_lt(sv_sched_arrival_at(r, sv_sched_stripe_global(c - 1, i, parts)), t);
+                cr_assert_lt(sv_sched_arrival_at(r, sv_sched_stripe_global(st, c - 1)), t);
         }
         cr_assert_eq(sum, total);
     }
