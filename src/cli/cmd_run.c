@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../engine/engine.h"
+#include "../engine/script.h"
 #include "../http/client.h"
 #include "../output/output.h"
 #include "options.h"
@@ -20,6 +21,8 @@ typedef struct {
     uint64_t vus, max_vus, iterations, duration_ns;
     sv_rate_t rate;
     bool has_vus, has_rate, has_duration;
+    sv_catalog_t *catalog;
+    sv_script_t *script;
 } run_args_t;
 
 #define ARGS(ctx) ((run_args_t *)(ctx))
@@ -170,6 +173,17 @@ static int opt_http_debug(void *ctx, const char *v)
     return 0;
 }
 
+static int opt_env(void *ctx, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    if (eq == NULL || eq == v)
+        return bad_value("--env", v, "is not a variable; write it as KEY=VALUE");
+    char *key = sv_xstrndup(v, (size_t)(eq - v));
+    sv_kv_push(&ARGS(ctx)->plan.env, &ARGS(ctx)->plan.n_env, key, eq + 1);
+    free(key);
+    return 0;
+}
+
 static int opt_quiet(void *ctx, const char *v) { ARGS(ctx)->plan.quiet = true; return 0; }
 static int opt_no_progress(void *ctx, const char *v) { ARGS(ctx)->plan.no_progress = true; return 0; }
 static int opt_no_summary(void *ctx, const char *v) { ARGS(ctx)->plan.no_summary = true; return 0; }
@@ -196,6 +210,7 @@ static const sv_opt_t run_options[] = {
     {"summary-export", 0, "FILE", "write the end-of-test summary as JSON to FILE",
      opt_summary_export},
     {"tag", 0, "KEY=VALUE", "add a tag to every metric (repeatable)", opt_tag},
+    {"env", 'e', "KEY=VALUE", "set salvo.env.KEY for the script (repeatable)", opt_env},
     {"http-debug", 0, "[=full]", "print each request and response head (full: with bodies)",
      opt_http_debug},
     {"quiet", 'q', NULL, "no banner and no progress line", opt_quiet},
@@ -205,13 +220,17 @@ static const sv_opt_t run_options[] = {
 };
 
 static const char run_usage[] =
-    "Usage: salvo run --url URL [options]\n"
+    "Usage: salvo run SCRIPT.lua [options]\n"
+    "       salvo run --url URL [options]\n"
     "\n"
-    "Runs a load test against one URL. Closed model: --vus VUs loop requests for\n"
-    "--duration (or share --iterations). Open model: --rate starts requests on\n"
-    "schedule, whether earlier ones finished or not; late starts are measured.\n"
+    "Runs a load test: a Lua script's default() as the iteration (see docs/scripting.md),\n"
+    "or one request to --url. Closed model: --vus VUs loop iterations for --duration\n"
+    "(or share --iterations). Open model: --rate starts iterations on schedule, whether\n"
+    "earlier ones finished or not; late starts are measured. Flags override the\n"
+    "script's options.\n"
     "\n"
     "Examples:\n"
+    "  salvo run examples/quickstart.lua -e BASE=http://127.0.0.1:8080\n"
     "  salvo run --url http://127.0.0.1:8080/hello --vus 50 --duration 30s\n"
     "  salvo run --url http://127.0.0.1:8080/hello --rate 2000/s --duration 30s --max-vus 500\n"
     "\n";
@@ -242,7 +261,8 @@ static int build_request(run_args_t *a)
 {
     sv_request_spec_t *rq = &a->plan.request;
     if (a->url == NULL)
-        return sv_cli_error("no URL to load: give --url http://host:port/path (see 'salvo run --help')");
+        return sv_cli_error("nothing to run: give a script (salvo run test.lua) or --url "
+                            "http://host:port/path (see 'salvo run --help')");
     if (a->body && a->body_file)
         return sv_cli_error("--body and --body-file both given; use one of them");
     if (a->body) {
@@ -331,30 +351,118 @@ static int check_export_path(const char *path)
     return 0;
 }
 
+/* Loads the script, reads its options and lets the flags override them. */
+static int load_script(run_args_t *a, int *code)
+{
+    FILE *f = fopen(a->plan.script, "r");
+    if (f == NULL) {
+        *code = SV_EXIT_USAGE;
+        return sv_cli_error("cannot open script \"%s\": %s", a->plan.script, strerror(errno));
+    }
+    fclose(f);
+    char err[SV_LUA_ERR_SIZE];
+    if (sv_script_load(&a->script, &a->plan, a->catalog, err) != 0) {
+        *code = SV_EXIT_SCRIPT_ERROR;
+        return sv_cli_error("%s", err);
+    }
+    sv_shortcuts_t o = {0};
+    int rc = sv_script_options(a->script, &o, err);
+    if (rc == 0) {
+        if (!a->has_vus && o.has_vus) {
+            a->vus = o.vus;
+            a->has_vus = true;
+        }
+        if (!a->has_duration && o.has_duration) {
+            a->duration_ns = o.duration_ns;
+            a->has_duration = true;
+        }
+        if (!a->iterations && o.has_iterations)
+            a->iterations = o.iterations;
+        /* the script's tags first, so the flags' win */
+        for (size_t i = 0; i < a->plan.n_tags; i++)
+            sv_kv_push(&o.tags, &o.n_tags, a->plan.tags[i].key, a->plan.tags[i].value);
+        for (size_t i = 0; i < a->plan.n_tags; i++) {
+            free(a->plan.tags[i].key);
+            free(a->plan.tags[i].value);
+        }
+        free(a->plan.tags);
+        a->plan.tags = o.tags;
+        a->plan.n_tags = o.n_tags;
+        return 0;
+    }
+    for (size_t i = 0; i < o.n_tags; i++) {
+        free(o.tags[i].key);
+        free(o.tags[i].value);
+    }
+    free(o.tags);
+    *code = SV_EXIT_USAGE;
+    return sv_cli_error("%s", err);
+}
+
+/* Prints the summary (or hands it to the script's handle_summary) and writes the
+ * export. Returns an exit code for failures, or 0. */
+static int report_results(run_args_t *a, sv_report_t *report, bool progress)
+{
+    sv_plan_t *plan = &a->plan;
+    int code = 0;
+    if (progress)
+        sv_output_progress_done(stdout);
+    bool handled = false;
+    if (a->script) {
+        char *json = sv_output_export_json(report);
+        char err[SV_LUA_ERR_SIZE];
+        if (sv_script_handle_summary(a->script, json, &handled, err) != 0) {
+            sv_cli_error("handle_summary: %s", err);
+            code = SV_EXIT_SCRIPT_ERROR;
+        }
+        free(json);
+    }
+    if (!handled && !plan->no_summary)
+        sv_output_summary(stdout, report);
+    const char *why;
+    if (plan->summary_export && sv_output_export(report, plan->summary_export, &why) != 0) {
+        sv_cli_error("--summary-export: cannot write \"%s\": %s", plan->summary_export, why);
+        code = code ? code : SV_EXIT_USAGE;
+    }
+    return code;
+}
+
 static int execute(run_args_t *a)
 {
     sv_plan_t *plan = &a->plan;
     bool progress = !plan->quiet && !plan->no_progress && isatty(STDOUT_FILENO);
-    sv_engine_opts_t opts = {.progress = progress ? on_progress : NULL};
+    sv_engine_opts_t opts = {.catalog = a->catalog, .progress = progress ? on_progress : NULL};
+    char err[SV_LUA_ERR_SIZE];
     raise_fd_limit();
     if (!plan->quiet)
         sv_output_banner(stdout, plan, sv_engine_workers_for(plan));
+    if (a->script) {
+        if (sv_script_setup(a->script, err) != 0) {
+            sv_cli_error("%s", err);
+            return SV_EXIT_SCRIPT_ERROR;
+        }
+        opts.setup_json = sv_script_setup_json(a->script);
+    }
     sv_report_t report;
     if (sv_engine_run(plan, &opts, &report) != 0)
         return sv_cli_error("cannot build the request; check --url, --method and --header");
     /* The run is over: a late Ctrl-C must not cut the summary or the export short. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
-    if (progress)
-        sv_output_progress_done(stdout);
-    if (!plan->no_summary)
-        sv_output_summary(stdout, &report);
-    int code = report.interrupted ? SV_EXIT_EXTERNAL_ABORT : SV_EXIT_OK;
-    const char *why;
-    if (plan->summary_export && sv_output_export(&report, plan->summary_export, &why) != 0) {
-        sv_cli_error("--summary-export: cannot write \"%s\": %s", plan->summary_export, why);
-        code = code ? code : SV_EXIT_USAGE;
+    int teardown = 0;
+    if (a->script && !report.abandoned) {
+        teardown = sv_script_teardown(a->script, err);
+        if (teardown != 0)
+            sv_cli_error("%s", err);
+        sv_script_merge_samples(a->script, report.totals);
     }
+    int failure = report_results(a, &report, progress);
+    int code = report.aborted       ? SV_EXIT_SCRIPT_ABORT
+               : report.interrupted ? SV_EXIT_EXTERNAL_ABORT
+               : teardown           ? SV_EXIT_SCRIPT_ERROR
+                                    : failure;
+    if (report.aborted)
+        sv_cli_error("the test was aborted: %s", report.aborted);
     if (report.abandoned) {
         /* Workers are still running on memory the run owns: leave without tearing
          * anything down (and without fflush(NULL): a stuck worker may hold stderr). */
@@ -381,21 +489,27 @@ int sv_cmd_run(int argc, char **argv)
     if (n < 0)
         goto out;
     if (n == 1) {
-        if (strncmp(positional[0], "http://", 7) == 0 || strncmp(positional[0], "https://", 8) == 0) {
+        if (strncmp(positional[0], "http://", 7) == 0 || strncmp(positional[0], "https://", 8) == 0)
             a.url = positional[0];
-        } else {
-            sv_cli_error("\"%s\": running scripts is not supported yet (Lua scripts arrive with "
-                         "the scripting work); use --url for a quick test",
-                         positional[0]);
-            goto out;
-        }
+        else
+            a.plan.script = sv_xstrdup(positional[0]);
     }
-    if (build_request(&a) != 0 || build_scenario(&a) != 0)
+    if (a.plan.script && a.url) {
+        sv_cli_error("give a script or --url, not both (a script makes its own requests)");
+        goto out;
+    }
+    a.catalog = sv_catalog_new();
+    if (a.plan.script ? load_script(&a, &code) != 0 : build_request(&a) != 0)
+        goto out;
+    code = SV_EXIT_USAGE;
+    if (build_scenario(&a) != 0)
         goto out;
     if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0)
         goto out;
     code = execute(&a);
 out:
+    sv_script_free(a.script);
+    sv_catalog_free(a.catalog);
     sv_plan_free(&a.plan);
     return code;
 }

@@ -178,6 +178,18 @@ static void on_signal(uv_signal_t *sig, int signum)
     uv_stop(&e->loop);
 }
 
+void sv_engine_abort(sv_engine_t *e, const char *reason)
+{
+    uv_mutex_lock(&e->abort_lock);
+    bool first = e->abort_reason == NULL;
+    if (first)
+        e->abort_reason = sv_xstrdup(reason);
+    uv_mutex_unlock(&e->abort_lock);
+    if (first)
+        for (uint32_t i = 0; i < e->n_workers; i++)
+            sv_worker_request_stop(&e->workers[i]);
+}
+
 static void finish_workers(sv_engine_t *e)
 {
     for (uint32_t i = 0; i < e->n_workers; i++) {
@@ -234,7 +246,8 @@ static uint64_t planned_duration(const sv_plan_t *plan)
     return longest;
 }
 
-static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_opts_t *opts)
+/* Quick tests send one prepared request, built once and shared read-only. */
+static int prepare_request(sv_engine_t *e, const sv_plan_t *plan)
 {
     const sv_request_spec_t *rq = &plan->request;
     sv_http_header_t *headers = sv_xcalloc(rq->n_headers + 1, sizeof(*headers));
@@ -249,10 +262,18 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
     e->request.timeout_ns = plan->timeout_ns;
     e->request.keep_head = plan->http_debug != SV_DEBUG_OFF;
     e->request.keep_body = plan->http_debug == SV_DEBUG_FULL;
+    return 0;
+}
+
+static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_opts_t *opts)
+{
+    if (plan->script == NULL && prepare_request(e, plan) != 0)
+        return SV_EINVAL;
     e->plan = plan;
     e->opts = opts;
-    e->driver = &sv_quick_driver;
-    e->catalog = sv_catalog_new();
+    e->driver = plan->script ? &sv_script_driver : &sv_quick_driver;
+    e->catalog = opts->catalog;
+    uv_mutex_init(&e->abort_lock);
     e->interval = sv_registry_new(e->catalog);
     e->totals = sv_registry_new(e->catalog);
     e->scratch = sv_snapshot_new();
@@ -290,7 +311,10 @@ static void engine_free(sv_engine_t *e)
     }
     free(e->workers);
     uv_loop_close(&e->loop);
-    sv_http_request_free(&e->request);
+    if (e->plan->script == NULL)
+        sv_http_request_free(&e->request);
+    uv_mutex_destroy(&e->abort_lock);
+    free(e->abort_reason);
     sv_registry_free(e->interval);
     sv_snapshot_free(e->scratch);
     sv_hist_free(e->duration_so_far);
@@ -328,6 +352,9 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         .interrupted = e->signals > 0,
         .abandoned = e->hard_stop,
     };
+    uv_mutex_lock(&e->abort_lock);
+    report->aborted = e->abort_reason ? sv_xstrdup(e->abort_reason) : NULL;
+    uv_mutex_unlock(&e->abort_lock);
     health_report(e, report);
     engine_free(e);
     return 0;
@@ -336,7 +363,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
 void sv_engine_report_free(sv_report_t *r)
 {
     sv_registry_free(r->totals);
-    sv_catalog_free((sv_catalog_t *)r->catalog);
     free(r->workers);
+    free(r->aborted);
     *r = (sv_report_t){0};
 }

@@ -12,6 +12,8 @@
 typedef void (*sv_progress_cb)(const sv_progress_t *p, void *arg);
 
 typedef struct {
+    sv_catalog_t *catalog;   /* metrics, the script's custom ones included; the caller's */
+    const char *setup_json;  /* setup()'s result for script VUs, or NULL */
     sv_progress_cb progress; /* may be NULL */
     void *progress_arg;
 } sv_engine_opts_t;

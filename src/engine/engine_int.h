@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "../http/client.h"
+#include "../lua/lua.h"
 #include "../metrics/metrics.h"
 #include "engine.h"
 #include "../sched/sched.h"
@@ -33,6 +34,7 @@ typedef struct {
 /* Series a request's samples go to, for one (status, error) outcome. */
 typedef struct {
     int status, error_code;
+    bool expected;
     sv_series_t *reqs, *duration, *blocked, *connecting, *sending, *waiting, *receiving;
     sv_series_t *failed, *corrected;
 } sv_req_series_t;
@@ -46,10 +48,17 @@ typedef struct {
     int n_cached, next_evict;
 } sv_req_site_t;
 
+/* Request sites found by their tag set (scripts tag each request themselves). */
+typedef struct {
+    sv_req_site_t **slots;
+    size_t n, cap;
+} sv_site_map_t;
+
 struct sv_vu {
     uint32_t id; /* 1-based, unique in the test */
     sv_wscenario_t *sc;
-    sv_http_conn_t *conn;
+    sv_http_conn_t *conn; /* quick tests */
+    sv_lua_vu_t *lua;     /* script tests */
     uint64_t iter_start_ns;
     uint64_t due_ns; /* open model: when the iteration was due; 0 otherwise */
     bool busy;
@@ -78,7 +87,7 @@ struct sv_wscenario {
     /* series */
     const sv_tagset_t *tags; /* scenario + user tags */
     sv_series_t *s_iterations, *s_iteration_duration, *s_start_delay, *s_dropped;
-    sv_series_t *s_interrupted, *s_data_sent, *s_data_received;
+    sv_series_t *s_interrupted, *s_iteration_errors, *s_data_sent, *s_data_received;
     sv_req_site_t site;
 };
 
@@ -91,6 +100,9 @@ struct sv_worker {
     uv_timer_t flush_timer, health_timer;
     sv_registry_t *reg;
     sv_http_ctx_t *http;
+    sv_lua_state_t *lua; /* script tests: this worker's state */
+    sv_lua_host_t lua_host;
+    sv_site_map_t sites; /* request sites of script requests, by tag set */
     sv_wscenario_t *scenarios;
     size_t n_scenarios, running;
     uint64_t next_health_ns;
@@ -110,7 +122,9 @@ struct sv_worker {
 struct sv_engine {
     const sv_plan_t *plan;
     const sv_engine_opts_t *opts;
-    sv_catalog_t *catalog;
+    sv_catalog_t *catalog; /* the caller's */
+    uv_mutex_t abort_lock;
+    char *abort_reason; /* test.abort(), under abort_lock */
     sv_http_request_t request;
     const sv_vu_driver_t *driver;
     sv_worker_t *workers;
@@ -141,14 +155,30 @@ void sv_worker_request_stop(sv_worker_t *w);
 void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now_ns);
 
 /* record.c */
+typedef struct {
+    bool open_model;
+    uint64_t late_ns; /* open model: how late the iteration started */
+    sv_series_t *data_sent, *data_received;
+} sv_record_ctx_t;
+
 void sv_record_site_init(sv_registry_t *reg, sv_req_site_t *site, const sv_tagset_t *base,
                          const sv_http_request_t *req);
-void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *res);
-void sv_record_debug(const sv_http_request_t *req, const sv_http_result_t *res,
-                     sv_http_debug_t level);
+void sv_record_request(sv_registry_t *reg, sv_req_site_t *site, const sv_http_result_t *res,
+                       bool expected, const sv_record_ctx_t *ctx);
+bool sv_record_default_expected(const sv_http_result_t *res);
+void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *res, bool expected);
+sv_req_site_t *sv_site_map_get(sv_site_map_t *m, const sv_tagset_t *tags);
+void sv_site_map_free(sv_site_map_t *m);
 
 /* quick.c */
 extern const sv_vu_driver_t sv_quick_driver;
+
+/* script.c */
+extern const sv_vu_driver_t sv_script_driver;
+int sv_script_worker_init(sv_worker_t *w, char *err);
+
+/* engine.c: stops the whole test from any thread (test.abort, a failed worker). */
+void sv_engine_abort(sv_engine_t *e, const char *reason);
 
 static inline uint64_t sv_ns_to_us(uint64_t ns) { return (ns + 500) / 1000; }
 

@@ -8,9 +8,9 @@ static void on_result(sv_http_result_t *res, void *arg)
     sv_vu_t *vu = arg;
     sv_engine_t *e = vu->sc->w->engine;
     if (!res->interrupted) {
-        sv_record_http(vu, &vu->sc->site, res);
+        sv_record_http(vu, &vu->sc->site, res, sv_record_default_expected(res));
         if (e->plan->http_debug != SV_DEBUG_OFF)
-            sv_record_debug(&e->request, res, e->plan->http_debug);
+            sv_http_debug_print(&e->request, res, e->plan->http_debug == SV_DEBUG_FULL);
     }
     sv_vu_iteration_done(vu, res->interrupted, res->end_ns);
 }

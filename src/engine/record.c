@@ -30,12 +30,14 @@ static int result_error_code(const sv_http_result_t *res)
 }
 
 static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
-                                    const sv_http_result_t *res, int code)
+                                    const sv_http_result_t *res, int code, bool expected)
 {
     int status = res->status ? res->status * 10 + res->minor_version : 0;
-    for (int i = 0; i < site->n_cached; i++)
-        if (site->cache[i].status == status && site->cache[i].error_code == code)
-            return &site->cache[i];
+    for (int i = 0; i < site->n_cached; i++) {
+        sv_req_series_t *c = &site->cache[i];
+        if (c->status == status && c->error_code == code && c->expected == expected)
+            return c;
+    }
     int slot = site->n_cached < SV_REQ_SERIES_CACHE ? site->n_cached++ : site->next_evict++;
     site->next_evict %= SV_REQ_SERIES_CACHE;
 
@@ -45,7 +47,6 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
     t = sv_registry_tags_with(reg, t, "status", num);
     if (res->status)
         t = sv_registry_tags_with(reg, t, "proto", res->minor_version ? "HTTP/1.1" : "HTTP/1.0");
-    bool expected = res->status >= 200 && res->status < 400 && res->error_code == 0;
     t = sv_registry_tags_with(reg, t, "expected_response", expected ? "true" : "false");
     if (code) {
         snprintf(num, sizeof(num), "%d", code);
@@ -58,6 +59,7 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
     *s = (sv_req_series_t){
         .status = status,
         .error_code = code,
+        .expected = expected,
         .reqs = sv_registry_series(reg, SV_M_HTTP_REQS, t),
         .duration = sv_registry_series(reg, SV_M_HTTP_REQ_DURATION, t),
         .blocked = sv_registry_series(reg, SV_M_HTTP_REQ_BLOCKED, t),
@@ -71,12 +73,11 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
     return s;
 }
 
-void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *res)
+void sv_record_request(sv_registry_t *reg, sv_req_site_t *site, const sv_http_result_t *res,
+                       bool expected, const sv_record_ctx_t *ctx)
 {
-    sv_wscenario_t *sc = vu->sc;
-    sv_registry_t *reg = sc->w->reg;
     int code = result_error_code(res);
-    sv_req_series_t *s = site_series(reg, site, res, code);
+    sv_req_series_t *s = site_series(reg, site, res, code, expected);
     uint64_t duration_ns = res->sending_ns + res->waiting_ns + res->receiving_ns;
     sv_series_add(reg, s->reqs, 1);
     sv_series_add_trend(reg, s->duration, sv_ns_to_us(duration_ns));
@@ -85,39 +86,70 @@ void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *re
     sv_series_add_trend(reg, s->sending, sv_ns_to_us(res->sending_ns));
     sv_series_add_trend(reg, s->waiting, sv_ns_to_us(res->waiting_ns));
     sv_series_add_trend(reg, s->receiving, sv_ns_to_us(res->receiving_ns));
-    /* k6: a request failed unless its status was expected (200-399). */
-    bool expected = res->error_code == 0 && res->status >= 200 && res->status < 400;
     sv_series_add(reg, s->failed, !expected);
-    if (sc->open_model) {
-        uint64_t late = vu->iter_start_ns > vu->due_ns ? vu->iter_start_ns - vu->due_ns : 0;
-        sv_series_add_trend(reg, s->corrected, sv_ns_to_us(duration_ns + late));
-    }
-    sv_series_add(reg, sc->s_data_sent, (double)res->bytes_sent);
-    sv_series_add(reg, sc->s_data_received, (double)res->bytes_received);
+    if (ctx->open_model)
+        sv_series_add_trend(reg, s->corrected, sv_ns_to_us(duration_ns + ctx->late_ns));
+    if (ctx->data_sent)
+        sv_series_add(reg, ctx->data_sent, (double)res->bytes_sent);
+    if (ctx->data_received)
+        sv_series_add(reg, ctx->data_received, (double)res->bytes_received);
 }
 
-static uv_mutex_t debug_lock;
-static uv_once_t debug_once = UV_ONCE_INIT;
-static void debug_init(void) { uv_mutex_init(&debug_lock); }
-
-void sv_record_debug(const sv_http_request_t *req, const sv_http_result_t *res,
-                     sv_http_debug_t level)
+/* k6: a request failed unless its status was expected (200-399 by default). */
+bool sv_record_default_expected(const sv_http_result_t *res)
 {
-    uv_once(&debug_once, debug_init);
-    const char *wire = req->wire.data;
-    const char *end_of_head = strstr(wire, "\r\n\r\n");
-    size_t head_len = end_of_head ? (size_t)(end_of_head - wire) + 4 : req->wire.len;
-    uv_mutex_lock(&debug_lock);
-    fprintf(stderr, "Request:\n%.*s", (int)head_len, wire);
-    if (level == SV_DEBUG_FULL && req->wire.len > head_len)
-        fprintf(stderr, "%.*s\n", (int)(req->wire.len - head_len), wire + head_len);
-    if (res->error_code) {
-        fprintf(stderr, "Response: error %d: %s\n\n", res->error_code, res->error);
-    } else {
-        fprintf(stderr, "Response:\n%.*s", (int)res->head.len, res->head.data);
-        if (level == SV_DEBUG_FULL && res->body.len)
-            fprintf(stderr, "%.*s\n", (int)res->body.len, res->body.data);
-        fputc('\n', stderr);
+    return res->error_code == 0 && res->status >= 200 && res->status < 400;
+}
+
+void sv_record_http(sv_vu_t *vu, sv_req_site_t *site, const sv_http_result_t *res, bool expected)
+{
+    sv_wscenario_t *sc = vu->sc;
+    sv_record_ctx_t ctx = {
+        .open_model = sc->open_model,
+        .late_ns = vu->iter_start_ns > vu->due_ns ? vu->iter_start_ns - vu->due_ns : 0,
+        .data_sent = sc->s_data_sent,
+        .data_received = sc->s_data_received,
+    };
+    sv_record_request(sc->w->reg, site, res, expected, &ctx);
+}
+
+/* ---- sites by tag set ------------------------------------------------------------ */
+
+sv_req_site_t *sv_site_map_get(sv_site_map_t *m, const sv_tagset_t *tags)
+{
+    if (m->n * 2 >= m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 64;
+        sv_req_site_t **slots = sv_xcalloc(cap, sizeof(*slots));
+        for (size_t i = 0; i < m->cap; i++) {
+            sv_req_site_t *site = m->slots[i];
+            if (site == NULL)
+                continue;
+            size_t j = ((uintptr_t)site->tags >> 4) % cap;
+            while (slots[j])
+                j = (j + 1) % cap;
+            slots[j] = site;
+        }
+        free(m->slots);
+        m->slots = slots;
+        m->cap = cap;
     }
-    uv_mutex_unlock(&debug_lock);
+    size_t j = ((uintptr_t)tags >> 4) % m->cap;
+    while (m->slots[j]) {
+        if (m->slots[j]->tags == tags)
+            return m->slots[j];
+        j = (j + 1) % m->cap;
+    }
+    sv_req_site_t *site = sv_xcalloc(1, sizeof(*site));
+    site->tags = tags;
+    m->slots[j] = site;
+    m->n++;
+    return site;
+}
+
+void sv_site_map_free(sv_site_map_t *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i]);
+    free(m->slots);
+    *m = (sv_site_map_t){0};
 }

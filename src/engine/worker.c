@@ -5,6 +5,7 @@
  * with --overload queue). Every second the worker hands its metric deltas to the
  * collector through a two-slot exchange, so nothing is locked per request.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -298,9 +299,11 @@ static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_
     sc->s_start_delay = sv_registry_series(reg, SV_M_ITERATION_START_DELAY, sc->tags);
     sc->s_dropped = sv_registry_series(reg, SV_M_DROPPED_ITERATIONS, sc->tags);
     sc->s_interrupted = sv_registry_series(reg, SV_M_INTERRUPTED_ITERATIONS, sc->tags);
+    sc->s_iteration_errors = sv_registry_series(reg, SV_M_ITERATION_ERRORS, sc->tags);
     sc->s_data_sent = sv_registry_series(reg, SV_M_DATA_SENT, sc->tags);
     sc->s_data_received = sv_registry_series(reg, SV_M_DATA_RECEIVED, sc->tags);
-    sv_record_site_init(reg, &sc->site, sc->tags, &e->request);
+    if (e->plan->script == NULL)
+        sv_record_site_init(reg, &sc->site, sc->tags, &e->request);
 
     uv_timer_init(&w->loop, &sc->stop_timer);
     switch (spec->executor) {
@@ -386,13 +389,18 @@ static void worker_finish(sv_worker_t *w)
     sv_registry_take(w->reg, w->final);
     for (size_t s = 0; s < w->n_scenarios; s++) {
         sv_wscenario_t *sc = &w->scenarios[s];
-        for (uint32_t v = 0; v < sc->n_vus; v++)
+        for (uint32_t v = 0; v < sc->n_vus; v++) {
             if (sc->vus[v]->conn)
                 sv_http_conn_free(sc->vus[v]->conn);
+            if (sc->vus[v]->lua)
+                sv_lua_vu_free(sc->vus[v]->lua);
+        }
         uv_close((uv_handle_t *)&sc->stop_timer, NULL);
         if (sc->open_model)
             sv_pacer_close(&sc->pacer, NULL);
     }
+    sv_lua_state_free(w->lua);
+    w->lua = NULL;
     uv_close((uv_handle_t *)&w->flush_timer, NULL);
     uv_close((uv_handle_t *)&w->health_timer, NULL);
     uv_mutex_lock(&w->lock);
@@ -412,6 +420,7 @@ static void free_scenarios(sv_worker_t *w)
     }
     free(w->scenarios);
     w->scenarios = NULL;
+    sv_site_map_free(&w->sites);
 }
 
 static void worker_main(void *arg)
@@ -422,6 +431,13 @@ static void worker_main(void *arg)
     w->next_health_ns = sv_now_ns() + HEALTH_MS * 1000000ULL;
     uv_timer_start(&w->health_timer, on_health, HEALTH_MS, HEALTH_MS);
 
+    if (e->plan->script) {
+        char err[SV_LUA_ERR_SIZE];
+        if (sv_script_worker_init(w, err) != 0) {
+            fprintf(stderr, "salvo: worker %u: %s\n", w->index, err);
+            sv_engine_abort(e, "a worker could not load the script");
+        }
+    }
     w->n_scenarios = w->running = e->plan->n_scenarios;
     w->scenarios = sv_xcalloc(w->n_scenarios, sizeof(*w->scenarios));
     for (size_t s = 0; s < w->n_scenarios; s++)

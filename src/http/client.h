@@ -101,6 +101,10 @@ void sv_http_conn_cancel(sv_http_conn_t *c);
 void sv_http_conn_free(sv_http_conn_t *c);
 bool sv_http_conn_busy(const sv_http_conn_t *c);
 
+/* Prints a request and its response (heads; bodies too when full) on stderr, one
+ * exchange at a time across threads, for --http-debug. */
+void sv_http_debug_print(const sv_http_request_t *req, const sv_http_result_t *res, bool full);
+
 /* Decodes a gzip or deflate body in place. 0, or SV_EPARSE / SV_ETOOBIG. */
 int sv_http_decode_body(sv_buf_t *body, sv_span_t content_encoding);
 

@@ -2,6 +2,7 @@
  * Prepared requests (built once, sent many times) and body content decoding.
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <zlib.h>
@@ -149,4 +150,29 @@ int sv_http_decode_body(sv_buf_t *body, sv_span_t content_encoding)
         }
     }
     return rc;
+}
+
+static uv_mutex_t debug_lock;
+static uv_once_t debug_once = UV_ONCE_INIT;
+static void debug_init(void) { uv_mutex_init(&debug_lock); }
+
+void sv_http_debug_print(const sv_http_request_t *req, const sv_http_result_t *res, bool full)
+{
+    uv_once(&debug_once, debug_init);
+    const char *wire = req->wire.data;
+    const char *end_of_head = strstr(wire, "\r\n\r\n");
+    size_t head_len = end_of_head ? (size_t)(end_of_head - wire) + 4 : req->wire.len;
+    uv_mutex_lock(&debug_lock);
+    fprintf(stderr, "Request:\n%.*s", (int)head_len, wire);
+    if (full && req->wire.len > head_len)
+        fprintf(stderr, "%.*s\n", (int)(req->wire.len - head_len), wire + head_len);
+    if (res->error_code) {
+        fprintf(stderr, "Response: error %d: %s\n\n", res->error_code, res->error);
+    } else {
+        fprintf(stderr, "Response:\n%.*s", (int)res->head.len, res->head.data);
+        if (full && res->body.len)
+            fprintf(stderr, "%.*s\n", (int)res->body.len, res->body.data);
+        fputc('\n', stderr);
+    }
+    uv_mutex_unlock(&debug_lock);
 }

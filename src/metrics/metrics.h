@@ -38,7 +38,10 @@ typedef enum { SV_CONTAINS_DEFAULT, SV_CONTAINS_TIME, SV_CONTAINS_DATA } sv_cont
     X(DATA_SENT, "data_sent", SV_COUNTER, SV_CONTAINS_DATA)                                \
     X(DATA_RECEIVED, "data_received", SV_COUNTER, SV_CONTAINS_DATA)                        \
     X(VUS, "vus", SV_GAUGE, SV_CONTAINS_DEFAULT)                                           \
-    X(VUS_MAX, "vus_max", SV_GAUGE, SV_CONTAINS_DEFAULT)
+    X(VUS_MAX, "vus_max", SV_GAUGE, SV_CONTAINS_DEFAULT)                                   \
+    X(CHECKS, "checks", SV_RATE, SV_CONTAINS_DEFAULT)                                      \
+    X(GROUP_DURATION, "group_duration", SV_TREND, SV_CONTAINS_TIME)                        \
+    X(ITERATION_ERRORS, "iteration_errors", SV_COUNTER, SV_CONTAINS_DEFAULT)
 
 enum {
 #define SV_METRIC_ENUM(id, name, type, contains) SV_M_##id,

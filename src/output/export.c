@@ -92,9 +92,10 @@ static json_t *config_json(const sv_report_t *r, uint32_t workers)
     json_t *tags = json_object();
     for (size_t i = 0; i < p->n_tags; i++)
         json_object_set_new(tags, p->tags[i].key, json_string(p->tags[i].value));
-    return json_pack("{s:o,s:{s:s,s:s},s:o,s:i,s:f,s:I}", "scenarios", scenarios, "request",
-                     "method", p->request.method, "url", p->request.url, "tags", tags, "workers",
-                     (int)workers, "timeout_ms", (double)p->timeout_ns / 1e6, "maxResponseBytes",
+    return json_pack("{s:s?,s:o,s:{s:s?,s:s?},s:o,s:i,s:f,s:I}", "script", p->script,
+                     "scenarios", scenarios, "request", "method", p->request.method, "url",
+                     p->request.url, "tags", tags, "workers", (int)workers, "timeout_ms",
+                     (double)p->timeout_ns / 1e6, "maxResponseBytes",
                      (json_int_t)p->max_response_bytes);
 }
 
@@ -143,6 +144,14 @@ static json_t *summary_json(const sv_report_t *r)
                               r->interrupted, "config", config_json(r, r->n_workers), "generator",
                               generator_json(r), "trends", trends, "errors", errors_json(r));
     return json_pack("{s:o,s:o,s:o}", "root_group", root_group, "metrics", metrics, "salvo", salvo);
+}
+
+char *sv_output_export_json(const sv_report_t *r)
+{
+    json_t *root = summary_json(r);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(root);
+    return text;
 }
 
 int sv_output_export(const sv_report_t *r, const char *path, const char **why)

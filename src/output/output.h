@@ -40,6 +40,8 @@ void sv_format_bytes(double bytes, char *out, size_t size);
 
 void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers);
 void sv_output_summary(FILE *f, const sv_report_t *r);
+/* The JSON summary as text, to free. */
+char *sv_output_export_json(const sv_report_t *r);
 /* Writes the JSON summary. 0, or SV_EIO with *why set (from errno). */
 int sv_output_export(const sv_report_t *r, const char *path, const char **why);
 

@@ -26,6 +26,7 @@ typedef struct {
     uint64_t duration_ns;
     bool interrupted; /* stopped by a signal */
     bool abandoned;   /* a second signal: workers were left running, exit promptly */
+    char *aborted;    /* test.abort()'s reason, or NULL */
     sv_worker_health_t *workers;
     uint32_t n_workers;
     bool saturated;       /* a worker's CPU was the limit: figures are the generator's */

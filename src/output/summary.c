@@ -45,7 +45,10 @@ void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
     sv_format_duration(max_ns, maxd, sizeof(maxd));
     fprintf(f, "\n  execution: local, %u worker%s (salvo %s)\n", workers, workers == 1 ? "" : "s",
             SV_VERSION);
-    fprintf(f, "     target: %s %s\n", plan->request.method, plan->request.url);
+    if (plan->script)
+        fprintf(f, "     script: %s\n", plan->script);
+    else
+        fprintf(f, "     target: %s %s\n", plan->request.method, plan->request.url);
     if (plan->summary_export)
         fprintf(f, "     export: %s\n", plan->summary_export);
     fprintf(f, "\n  scenarios: %zu scenario%s, %u max VUs, %s max duration (incl. graceful stop):\n",

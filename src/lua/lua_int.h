@@ -1,0 +1,95 @@
+/*
+ * Internals of the script runtime shared by its modules.
+ */
+#ifndef SV_LUA_INT_H
+#define SV_LUA_INT_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include "lua.h"
+
+#define CHECK_CACHE 64
+
+typedef struct {
+    char *name;
+    const sv_tagset_t *group;
+    sv_series_t *series;
+} check_slot_t;
+
+struct sv_lua_state {
+    lua_State *L;
+    sv_lua_host_t *host;
+    bool is_main;
+    char *script_path, *script_dir;
+    int ref_proxy, ref_base;      /* the globals every chunk sees; the init-stage globals */
+    int ref_init_meta, ref_vu_index; /* the proxy's init metatable; {__index=base} for VUs */
+    int ref_setup_data;              /* setup()'s result, decoded once per state */
+    int ref_loop_body, ref_once_body;
+    int ref_cjson;
+    sv_lua_vu_t *current; /* the VU whose code runs now, NULL in the init stage */
+    uv_idle_t idle;       /* resumes VUs whose iteration ended without I/O */
+    sv_lua_vu_t *ready;
+    bool idle_active;
+    uint64_t errors_logged, errors_suppressed, last_error_log_ns;
+    check_slot_t checks[CHECK_CACHE];
+    int n_checks;
+};
+
+typedef enum { WAIT_NONE, WAIT_HTTP, WAIT_SLEEP, WAIT_READY } vu_wait_t;
+
+struct sv_lua_vu {
+    sv_lua_state_t *s;
+    lua_State *co;
+    int ref_co, ref_meta;
+    uint32_t id;
+    uint64_t iteration;
+    char *exec, *scenario;
+    const sv_tagset_t *tags;       /* base: scenario and user tags */
+    const sv_tagset_t *group_tags; /* base + the current group */
+    sv_buf_t group_path;           /* "::a::b" */
+    void *vu_arg;
+    vu_wait_t wait;
+    bool in_resume, again, first, once, once_done, freeing, interrupting;
+    char *once_error;
+    sv_http_conn_t *conn;
+    uv_timer_t timer;
+    sv_lua_vu_t *next_ready;
+    /* the request in flight */
+    sv_http_request_t req;
+    bool req_owned; /* req was built for this call (not from the cache) */
+    const sv_http_request_t *req_sent;
+    const sv_tagset_t *req_tags;
+    void *pending; /* what the call in flight asked for (mod_http.c) */
+};
+
+/* Runs code of VU vu (or of the init stage when NULL) with its globals. */
+void sv_lua_enter(sv_lua_state_t *s, sv_lua_vu_t *vu);
+/* The VU running now, or a Lua error when called outside a VU ("what" names the
+ * call for the message). */
+sv_lua_vu_t *sv_lua_current(lua_State *L, const char *what);
+sv_lua_state_t *sv_lua_state_of(lua_State *L);
+/* Resumes vu's coroutine with nargs values on its stack. */
+void sv_lua_resume(sv_lua_vu_t *vu, int nargs);
+/* Parses a k6 duration given as a string or a number of milliseconds. */
+bool sv_lua_duration(lua_State *L, int idx, uint64_t *ns);
+
+/* Tag sets for samples of the current VU: its group tags plus a Lua table of tags. */
+const sv_tagset_t *sv_lua_tags(sv_lua_vu_t *vu, lua_State *L, int tags_idx);
+
+int sv_lua_sleep(lua_State *L);
+
+/* mod_http.c: frees the state's request cache; a VU's call bookkeeping. */
+void sv_lua_http_cleanup(lua_State *L);
+void sv_lua_vu_http_free(sv_lua_vu_t *vu);
+
+int sv_lua_open_salvo(lua_State *L);
+int sv_lua_open_http(lua_State *L);
+int sv_lua_open_metrics(lua_State *L);
+int sv_lua_open_data(lua_State *L);
+
+/* lua-cjson, linked statically */
+int luaopen_cjson(lua_State *L);
+
+#endif
