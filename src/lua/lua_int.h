@@ -8,6 +8,7 @@
 #include <lua.h>
 #include <lualib.h>
 
+#include "../http/cookies.h"
 #include "lua.h"
 
 #define CHECK_CACHE 64
@@ -53,15 +54,13 @@ struct sv_lua_vu {
     vu_wait_t wait;
     bool in_resume, again, first, once, once_done, freeing, interrupting;
     char *once_error;
-    sv_http_conn_t *conn;
+    sv_http_conn_t **idle_conns; /* kept alive for http.batch */
+    size_t n_idle_conns, cap_idle_conns;
+    void *batch;            /* http.batch in flight (mod_http.c) */
+    sv_cookie_jar_t jar;
     uv_timer_t timer;
     sv_lua_vu_t *next_ready;
-    /* the request in flight */
-    sv_http_request_t req;
-    bool req_owned; /* req was built for this call (not from the cache) */
-    const sv_http_request_t *req_sent;
-    const sv_tagset_t *req_tags;
-    void *pending; /* what the call in flight asked for (mod_http.c) */
+    void *pending; /* the VU's single-request call (mod_http.c) */
 };
 
 /* Runs code of VU vu (or of the init stage when NULL) with its globals. */
@@ -83,6 +82,10 @@ int sv_lua_sleep(lua_State *L);
 /* mod_http.c: frees the state's request cache; a VU's call bookkeeping. */
 void sv_lua_http_cleanup(lua_State *L);
 void sv_lua_vu_http_free(sv_lua_vu_t *vu);
+void sv_lua_vu_http_interrupt(sv_lua_vu_t *vu);
+/* vu.c: a pool of the VU's idle connections, for http.batch. */
+sv_http_conn_t *sv_lua_vu_take_conn(sv_lua_vu_t *vu);
+void sv_lua_vu_keep_conn(sv_lua_vu_t *vu, sv_http_conn_t *conn);
 
 int sv_lua_open_salvo(lua_State *L);
 int sv_lua_open_http(lua_State *L);

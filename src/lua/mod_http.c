@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 
+#include "../http/cookies.h"
 #include "../http/h1.h"
 #include "lua_int.h"
 
@@ -193,49 +195,90 @@ static size_t read_headers(lua_State *L, int params, sv_http_header_t *h, size_t
     return n;
 }
 
-/* The body: an explicit string, or params.json (encoded) or params.form. Pushes the
- * body string (or nil) and returns the content type it implies. */
-static const char *push_body(lua_State *L, int body_idx, int params)
+/* Appends one multipart part; value is at the top of the stack (a string or an
+ * http.file table). */
+static void multipart_part(lua_State *L, sv_buf_t *b, const char *boundary, const char *field)
 {
+    sv_buf_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"", boundary, field);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "filename");
+        lua_getfield(L, -2, "content_type");
+        sv_buf_printf(b, "; filename=\"%s\"\r\nContent-Type: %s\r\n\r\n",
+                      lua_tostring(L, -2) ? lua_tostring(L, -2) : field,
+                      lua_tostring(L, -1) ? lua_tostring(L, -1) : "application/octet-stream");
+        lua_pop(L, 2);
+        lua_getfield(L, -1, "data");
+    } else {
+        sv_buf_printf(b, "\r\n\r\n");
+        lua_pushvalue(L, -1);
+    }
+    size_t n;
+    const char *data = lua_tolstring(L, -1, &n);
+    sv_buf_append(b, data ? data : "", data ? n : 0);
+    sv_buf_append(b, "\r\n", 2);
+    lua_pop(L, 1);
+}
+
+static const char *encode_multipart(lua_State *L, int idx, sv_buf_t *b, char *ctype, size_t size)
+{
+    char boundary[40];
+    snprintf(boundary, sizeof(boundary), "salvo-%016llx",
+             (unsigned long long)(sv_now_ns() ^ (uintptr_t)b));
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -2) == LUA_TSTRING)
+            multipart_part(L, b, boundary, lua_tostring(L, -2));
+        lua_pop(L, 1);
+    }
+    sv_buf_printf(b, "--%s--\r\n", boundary);
+    snprintf(ctype, size, "multipart/form-data; boundary=%s", boundary);
+    return ctype;
+}
+
+/* The body: an explicit string (or a table, form-encoded as k6 does), or params.json,
+ * params.form or params.multipart. Fills b and returns the content type it implies
+ * (NULL for none); *has_body tells an empty body from none. */
+static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *b,
+                              bool *has_body, char *ctype, size_t ctype_size)
+{
+    *has_body = true;
     if (body_idx && lua_type(L, body_idx) == LUA_TSTRING) {
-        lua_pushvalue(L, body_idx);
+        size_t n;
+        const char *p = lua_tolstring(L, body_idx, &n);
+        sv_buf_append(b, p, n);
         return NULL;
     }
-    if (body_idx && lua_istable(L, body_idx)) { /* k6: an object body is form-encoded */
-        sv_buf_t b;
-        sv_buf_init(&b, SIZE_MAX);
-        encode_form(L, body_idx, &b);
-        lua_pushlstring(L, b.data ? b.data : "", b.len);
-        sv_buf_free(&b);
+    if (body_idx && lua_istable(L, body_idx)) {
+        encode_form(L, body_idx, b);
         return "application/x-www-form-urlencoded";
     }
+    const char *type = NULL;
     if (params) {
         lua_getfield(L, params, "json");
-        if (!lua_isnil(L, -1)) {
+        lua_getfield(L, params, "form");
+        lua_getfield(L, params, "multipart");
+        int json = lua_gettop(L) - 2, form = json + 1, multipart = json + 2;
+        if (!lua_isnil(L, json)) {
             sv_lua_state_t *s = sv_lua_state_of(L);
             lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_cjson);
             lua_getfield(L, -1, "encode");
-            lua_pushvalue(L, -3);
+            lua_pushvalue(L, json);
             lua_call(L, 1, 1);
-            lua_replace(L, -3);
-            lua_pop(L, 1);
-            return "application/json";
+            size_t n;
+            const char *p = lua_tolstring(L, -1, &n);
+            sv_buf_append(b, p, n);
+            lua_pop(L, 2);
+            type = "application/json";
+        } else if (lua_istable(L, form)) {
+            encode_form(L, form, b);
+            type = "application/x-www-form-urlencoded";
+        } else if (lua_istable(L, multipart)) {
+            type = encode_multipart(L, multipart, b, ctype, ctype_size);
         }
-        lua_pop(L, 1);
-        lua_getfield(L, params, "form");
-        if (lua_istable(L, -1)) {
-            sv_buf_t b;
-            sv_buf_init(&b, SIZE_MAX);
-            encode_form(L, lua_gettop(L), &b);
-            lua_pop(L, 1);
-            lua_pushlstring(L, b.data ? b.data : "", b.len);
-            sv_buf_free(&b);
-            return "application/x-www-form-urlencoded";
-        }
-        lua_pop(L, 1);
+        lua_pop(L, 3);
     }
-    lua_pushnil(L);
-    return NULL;
+    *has_body = type != NULL;
+    return type;
 }
 
 static cached_req_t *cached(lua_State *L, const char *method, const char *url)
@@ -381,6 +424,7 @@ static void push_timings(lua_State *L, const response_t *r)
 static int response_json(lua_State *L)
 {
     luaL_checkudata(L, 1, RESPONSE_MT);
+    const char *path = luaL_optstring(L, 2, NULL);
     sv_lua_state_t *s = sv_lua_state_of(L);
     lua_getfenv(L, 1);
     lua_getfield(L, -1, "body");
@@ -389,7 +433,6 @@ static int response_json(lua_State *L)
     lua_pushvalue(L, -3);
     if (lua_pcall(L, 1, 1, 0) != 0)
         return luaL_error(L, "r:json(): the body is not JSON: %s", lua_tostring(L, -1));
-    const char *path = luaL_optstring(L, 2, NULL);
     while (path && *path && lua_istable(L, -1)) {
         size_t n = strcspn(path, ".");
         char *seg = sv_xstrndup(path, n);
@@ -440,23 +483,128 @@ static int response_index(lua_State *L)
 
 /* ---- sending -------------------------------------------------------------------- */
 
+typedef struct batch batch_t;
+
+/* One request of a VU: what it asked for and what it sends. */
 typedef struct {
+    sv_lua_vu_t *vu;
     call_opts_t opts;
     char *url;
-} pending_t;
+    sv_http_request_t req; /* built for this call (owned) unless `use` is cached */
+    bool owned;
+    const sv_http_request_t *use;
+    const sv_tagset_t *tags;
+    sv_http_conn_t *conn;
+    batch_t *batch; /* NULL for a single request */
+    int slot;       /* its place in the batch's results */
+} call_t;
 
-static pending_t *pending_of(sv_lua_vu_t *vu) { return vu->pending; }
+struct batch {
+    call_t *calls;
+    int n, remaining;
+    int ref_results;
+};
 
 static void on_response(sv_http_result_t *res, void *arg);
+static const sv_tagset_t *request_tags(sv_lua_vu_t *vu, lua_State *L, int params,
+                                       const sv_http_request_t *req, const char *url);
 
-static void send_request(sv_lua_vu_t *vu, const sv_http_request_t *req)
+static void call_reset(call_t *c)
 {
-    sv_lua_state_t *s = vu->s;
-    if (vu->conn == NULL)
-        vu->conn = sv_http_conn_new(s->host->http);
-    vu->req_sent = req;
+    if (c->owned)
+        sv_http_request_free(&c->req);
+    free(c->url);
+    c->owned = false;
+    c->url = NULL;
+}
+
+static int64_t unix_now(void) { return (int64_t)time(NULL); }
+
+/* Cookie header for a request: the VU's jar, then params.cookies. */
+static void cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params, sv_buf_t *out)
+{
+    if (vu->jar.n) {
+        sv_url_t u;
+        const char *why;
+        if (sv_url_parse(&u, url, &why) == 0) {
+            sv_cookie_jar_header(&vu->jar, &u, unix_now(), out);
+            sv_url_free(&u);
+        }
+    }
+    if (params == 0)
+        return;
+    lua_getfield(L, params, "cookies");
+    int t = lua_gettop(L);
+    if (lua_istable(L, t)) {
+        lua_pushnil(L);
+        while (lua_next(L, t)) {
+            const char *v = lua_istable(L, -1) ? (lua_getfield(L, -1, "value"), lua_tostring(L, -1))
+                                               : lua_tostring(L, -1);
+            if (lua_type(L, -2) == LUA_TSTRING && v)
+                sv_buf_printf(out, "%s%s=%s", out->len ? "; " : "", lua_tostring(L, -2), v);
+            lua_settop(L, t + 1);
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+}
+
+/* Prepares call c from the Lua arguments; raises a Lua error for bad input. */
+static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method, int url_idx,
+                    int body_idx, int params)
+{
+    const char *url = luaL_checkstring(L, url_idx);
+    if (params && lua_isnil(L, params))
+        params = 0;
+    if (params && !lua_istable(L, params))
+        luaL_error(L, "params: expected a table, got %s", luaL_typename(L, params));
+    if (body_idx && lua_isnil(L, body_idx))
+        body_idx = 0;
+    call_reset(c);
+    c->vu = vu;
+    read_opts(L, params, &c->opts);
+    c->url = sv_xstrdup(url);
+
+    sv_buf_t body, cookies;
+    sv_buf_init(&body, SIZE_MAX);
+    sv_buf_init(&cookies, 65536);
+    char ctype_buf[96];
+    bool has_body;
+    const char *ctype = build_body(L, body_idx, params, &body, &has_body, ctype_buf, sizeof(ctype_buf));
+    int top = lua_gettop(L);
+    sv_http_header_t headers[64];
+    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 1, ctype);
+    cookie_header(L, vu, url, params, &cookies);
+    if (cookies.len)
+        headers[n++] = (sv_http_header_t){"Cookie", cookies.data};
+
+    cached_req_t *e = n == 0 && !has_body ? cached(L, method, url) : NULL;
+    const char *why = NULL;
+    if (e) {
+        c->use = &e->req;
+    } else if (sv_http_request_init(&c->req, method, url, headers, n, body.data, body.len, &why) == 0) {
+        c->owned = true;
+        c->use = &c->req;
+    }
+    sv_buf_free(&body);
+    sv_buf_free(&cookies);
+    lua_settop(L, top);
+    if (c->use == NULL)
+        luaL_error(L, "invalid request to \"%s\": %s", url, why);
+    sv_http_request_t *r = (sv_http_request_t *)c->use;
+    r->timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns;
+    r->keep_head = true;
+    r->keep_body = c->opts.response_type != RT_NONE;
+    c->tags = request_tags(vu, L, params, c->use, url);
+}
+
+static void send_call(call_t *c)
+{
+    sv_lua_vu_t *vu = c->vu;
+    if (c->conn == NULL)
+        c->conn = sv_http_conn_new(vu->s->host->http);
     vu->wait = WAIT_HTTP;
-    sv_http_conn_send(vu->conn, req, on_response, vu);
+    sv_http_conn_send(c->conn, c->use, on_response, c);
 }
 
 static const sv_tagset_t *request_tags(sv_lua_vu_t *vu, lua_State *L, int params,
@@ -503,110 +651,123 @@ static char *resolve_location(const sv_url_t *base, sv_span_t loc)
                         (int)loc.len, loc.ptr);
 }
 
-/* Follows a redirect if the response is one and the budget allows. */
-static bool follow_redirect(sv_lua_vu_t *vu, const sv_http_result_t *res)
+/* Follows a redirect if the response is one and the budget allows (new cookies go
+ * along: the jar was updated first). */
+static bool follow_redirect(call_t *c, const sv_h1_response_t *head)
 {
-    pending_t *p = pending_of(vu);
-    int st = res->status;
+    int st = head->status;
     if (!(st == 301 || st == 302 || st == 303 || st == 307 || st == 308) ||
-        p->opts.redirects_left <= 0 || res->head.len == 0)
+        c->opts.redirects_left <= 0)
         return false;
-    sv_h1_response_t parsed;
-    if (sv_h1_parse_response(res->head.data, res->head.len, &parsed) <= 0)
-        return false;
-    sv_span_t loc = sv_h1_find_header(parsed.headers, parsed.num_headers, "location");
+    sv_span_t loc = sv_h1_find_header(head->headers, head->num_headers, "location");
     if (loc.len == 0)
         return false;
-    const sv_http_request_t *prev = vu->req_sent;
-    char *target = resolve_location(&prev->url, loc);
+    char *target = resolve_location(&c->use->url, loc);
     bool keep_method = st == 307 || st == 308;
-    sv_http_request_t next;
+    const char *method = keep_method ? c->use->method : "GET";
+    sv_buf_t cookies;
+    sv_buf_init(&cookies, 65536);
+    sv_url_t u;
     const char *why;
-    int rc = sv_http_request_init(&next, keep_method ? prev->method : "GET", target, NULL, 0,
-                                  NULL, 0, &why);
+    if (c->vu->jar.n && sv_url_parse(&u, target, &why) == 0) {
+        sv_cookie_jar_header(&c->vu->jar, &u, unix_now(), &cookies);
+        sv_url_free(&u);
+    }
+    sv_http_header_t h = {"Cookie", cookies.data};
+    sv_http_request_t next;
+    int rc = sv_http_request_init(&next, method, target, &h, cookies.len ? 1 : 0, NULL, 0, &why);
+    sv_buf_free(&cookies);
     if (rc != 0) {
         free(target);
         return false;
     }
-    next.timeout_ns = prev->timeout_ns;
-    next.keep_head = next.keep_body = true;
-    if (vu->req_owned)
-        sv_http_request_free(&vu->req);
-    vu->req = next;
-    vu->req_owned = true;
-    free(p->url);
-    p->url = target;
-    p->opts.redirects_left--;
-    send_request(vu, &vu->req);
+    next.timeout_ns = c->use->timeout_ns;
+    next.keep_head = true;
+    next.keep_body = c->use->keep_body;
+    if (c->owned)
+        sv_http_request_free(&c->req);
+    c->req = next;
+    c->owned = true;
+    c->use = &c->req;
+    free(c->url);
+    c->url = target;
+    c->opts.redirects_left--;
+    send_call(c);
     return true;
+}
+
+/* Stores the response's cookies; returns its parsed head (spans into res->head). */
+static bool take_head(call_t *c, const sv_http_result_t *res, sv_h1_response_t *head)
+{
+    if (res->error_code || res->head.len == 0 ||
+        sv_h1_parse_response(res->head.data, res->head.len, head) <= 0)
+        return false;
+    for (size_t i = 0; i < head->num_headers; i++)
+        if (sv_span_ieq(head->headers[i].name, "set-cookie"))
+            sv_cookie_jar_set(&c->vu->jar, &c->use->url, head->headers[i].value, unix_now());
+    return true;
+}
+
+static void batch_done(call_t *c, const sv_http_result_t *res)
+{
+    batch_t *b = c->batch;
+    lua_State *L = c->vu->s->L; /* the state's main thread is idle: build the value there */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->ref_results);
+    push_response(L, res, c->url, c->opts.response_type);
+    lua_rawseti(L, -2, c->slot + 1);
+    lua_pop(L, 1);
+    if (--b->remaining > 0)
+        return;
+    sv_lua_vu_t *vu = c->vu;
+    lua_rawgeti(vu->co, LUA_REGISTRYINDEX, b->ref_results);
+    luaL_unref(vu->co, LUA_REGISTRYINDEX, b->ref_results);
+    vu->batch = NULL;
+    for (int i = 0; i < b->n; i++) {
+        call_reset(&b->calls[i]);
+        sv_lua_vu_keep_conn(vu, b->calls[i].conn);
+    }
+    free(b->calls);
+    free(b);
+    sv_lua_resume(vu, 1);
 }
 
 static void on_response(sv_http_result_t *res, void *arg)
 {
-    sv_lua_vu_t *vu = arg;
+    call_t *c = arg;
+    sv_lua_vu_t *vu = c->vu;
     sv_lua_state_t *s = vu->s;
-    pending_t *p = pending_of(vu);
     if (vu->interrupting || vu->freeing || res->interrupted)
         return;
-    bool expected = res->error_code == 0 && expected_status(&p->opts, res->status);
-    s->host->record_http(vu->vu_arg, vu->req_tags, res, expected);
+    bool expected = res->error_code == 0 && expected_status(&c->opts, res->status);
+    s->host->record_http(vu->vu_arg, c->tags, res, expected);
     if (s->host->plan && s->host->plan->http_debug != SV_DEBUG_OFF)
-        sv_http_debug_print(vu->req_sent, res, s->host->plan->http_debug == SV_DEBUG_FULL);
-    if (res->error_code == 0 && follow_redirect(vu, res))
+        sv_http_debug_print(c->use, res, s->host->plan->http_debug == SV_DEBUG_FULL);
+    sv_h1_response_t head;
+    bool have_head = take_head(c, res, &head);
+    if (c->batch) {
+        batch_done(c, res);
         return;
-    push_response(vu->co, res, p->url, p->opts.response_type);
+    }
+    if (have_head && follow_redirect(c, &head))
+        return;
+    push_response(vu->co, res, c->url, c->opts.response_type);
     sv_lua_resume(vu, 1);
+}
+
+static call_t *single_call(sv_lua_vu_t *vu)
+{
+    if (vu->pending == NULL)
+        vu->pending = sv_xcalloc(1, sizeof(call_t));
+    return vu->pending;
 }
 
 /* http.request(method, url, body, params) and the verb shortcuts. */
 static int do_request(lua_State *L, const char *method, int url_idx, int body_idx, int params)
 {
     sv_lua_vu_t *vu = sv_lua_current(L, "an HTTP request");
-    const char *url = luaL_checkstring(L, url_idx);
-    if (params && lua_isnil(L, params))
-        params = 0;
-    if (params && !lua_istable(L, params))
-        return luaL_error(L, "params: expected a table, got %s", luaL_typename(L, params));
-    if (body_idx && lua_isnil(L, body_idx))
-        body_idx = 0;
-    pending_t *p = pending_of(vu);
-    if (p == NULL) {
-        p = sv_xcalloc(1, sizeof(*p));
-        vu->pending = p;
-    }
-    read_opts(L, params, &p->opts);
-    free(p->url);
-    p->url = sv_xstrdup(url);
-
-    const char *ctype = push_body(L, body_idx, params);
-    size_t body_len = 0;
-    const char *body = lua_tolstring(L, -1, &body_len);
-    sv_http_header_t headers[64];
-    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers), ctype);
-
-    const sv_http_request_t *req;
-    if (n == 0 && body == NULL) {
-        cached_req_t *e = cached(L, method, url);
-        if (e == NULL)
-            goto build;
-        req = &e->req;
-    } else {
-    build:
-        if (vu->req_owned)
-            sv_http_request_free(&vu->req);
-        vu->req_owned = false;
-        const char *why;
-        if (sv_http_request_init(&vu->req, method, url, headers, n, body, body_len, &why) != 0)
-            return luaL_error(L, "invalid request to \"%s\": %s", url, why);
-        vu->req_owned = true;
-        req = &vu->req;
-    }
-    sv_http_request_t *mreq = (sv_http_request_t *)req;
-    mreq->timeout_ns = p->opts.timeout_ns ? p->opts.timeout_ns : vu->s->host->plan->timeout_ns;
-    mreq->keep_head = true;
-    mreq->keep_body = p->opts.response_type != RT_NONE;
-    vu->req_tags = request_tags(vu, L, params, req, url);
-    send_request(vu, req);
+    call_t *c = single_call(vu);
+    prepare(L, vu, c, method, url_idx, body_idx, params);
+    send_call(c);
     return lua_yield(L, 0);
 }
 
@@ -629,6 +790,132 @@ VERB_BODY(l_patch, "PATCH")
 VERB_BODY(l_del, "DELETE")
 VERB_BODY(l_options, "OPTIONS")
 
+/* http.batch({ {method, url, body, params} or url, ... }): all at once, each on a
+ * connection of its own; returns the responses in the same order. */
+static int l_batch(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "http.batch()");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int n = (int)lua_objlen(L, 1);
+    if (n == 0) {
+        lua_newtable(L);
+        return 1;
+    }
+    batch_t *b = sv_xcalloc(1, sizeof(*b));
+    b->calls = sv_xcalloc((size_t)n, sizeof(*b->calls));
+    b->n = b->remaining = n;
+    int top = lua_gettop(L);
+    for (int i = 0; i < n; i++) {
+        call_t *c = &b->calls[i];
+        c->batch = b;
+        c->slot = i;
+        c->conn = sv_lua_vu_take_conn(vu);
+        lua_rawgeti(L, 1, i + 1);
+        int item = lua_gettop(L);
+        if (lua_type(L, item) == LUA_TSTRING) {
+            prepare(L, vu, c, "GET", item, 0, 0);
+        } else if (lua_istable(L, item)) {
+            for (int k = 1; k <= 4; k++)
+                lua_rawgeti(L, item, k);
+            const char *method = luaL_checkstring(L, item + 1);
+            prepare(L, vu, c, method, item + 2, item + 3, lua_istable(L, item + 4) ? item + 4 : 0);
+        } else {
+            return luaL_error(L, "http.batch: item %d: expected a URL or {method, url, body, "
+                                 "params}",
+                              i + 1);
+        }
+        lua_settop(L, top);
+    }
+    lua_newtable(L);
+    b->ref_results = luaL_ref(L, LUA_REGISTRYINDEX);
+    vu->batch = b;
+    for (int i = 0; i < n; i++)
+        send_call(&b->calls[i]);
+    return lua_yield(L, 0);
+}
+
+/* http.file(data, filename, content_type) for multipart uploads. */
+static int l_file(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, 1);
+    lua_setfield(L, -2, "data");
+    lua_pushstring(L, luaL_optstring(L, 2, "file"));
+    lua_setfield(L, -2, "filename");
+    lua_pushstring(L, luaL_optstring(L, 3, "application/octet-stream"));
+    lua_setfield(L, -2, "content_type");
+    return 1;
+}
+
+/* ---- the cookie jar ------------------------------------------------------------- */
+
+/* Jar functions work as jar:set(...) and as jar.set(...): the first argument after
+ * the jar, if any. */
+static int jar_arg(lua_State *L) { return lua_istable(L, 1) ? 2 : 1; }
+
+static sv_url_t *jar_url(lua_State *L, int idx, sv_url_t *u)
+{
+    const char *why;
+    if (sv_url_parse(u, luaL_checkstring(L, idx), &why) != 0)
+        luaL_error(L, "invalid URL \"%s\": %s", lua_tostring(L, idx), why);
+    return u;
+}
+
+static int jar_cookies_for_url(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "the cookie jar");
+    sv_url_t u;
+    jar_url(L, jar_arg(L), &u);
+    lua_newtable(L);
+    for (size_t i = 0; i < vu->jar.n; i++) {
+        sv_cookie_jar_t one = {.cookies = &vu->jar.cookies[i], .n = 1};
+        sv_buf_t b;
+        sv_buf_init(&b, SIZE_MAX);
+        if (sv_cookie_jar_header(&one, &u, unix_now(), &b)) {
+            lua_pushstring(L, vu->jar.cookies[i].value);
+            lua_setfield(L, -2, vu->jar.cookies[i].name);
+        }
+        sv_buf_free(&b);
+    }
+    sv_url_free(&u);
+    return 1;
+}
+
+static int jar_set(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "the cookie jar");
+    int a = jar_arg(L);
+    sv_url_t u;
+    jar_url(L, a, &u);
+    char *line = sv_xasprintf("%s=%s", luaL_checkstring(L, a + 1), luaL_checkstring(L, a + 2));
+    sv_cookie_jar_set(&vu->jar, &u, sv_span(line), unix_now());
+    free(line);
+    sv_url_free(&u);
+    return 0;
+}
+
+static int jar_clear(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "the cookie jar");
+    sv_cookie_jar_clear(&vu->jar);
+    return 0;
+}
+
+static int l_cookie_jar(lua_State *L)
+{
+    static const luaL_Reg fns[] = {{"cookies_for_url", jar_cookies_for_url},
+                                   {"set", jar_set},
+                                   {"clear", jar_clear},
+                                   {NULL, NULL}};
+    lua_newtable(L);
+    for (const luaL_Reg *f = fns; f->name; f++) {
+        lua_pushcfunction(L, f->func);
+        lua_setfield(L, -2, f->name);
+    }
+    return 1;
+}
+
 int sv_lua_open_http(lua_State *L)
 {
     luaL_newmetatable(L, RESPONSE_MT);
@@ -636,9 +923,10 @@ int sv_lua_open_http(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
-        {"request", l_request}, {"get", l_get},     {"head", l_head},
-        {"post", l_post},       {"put", l_put},     {"patch", l_patch},
-        {"del", l_del},         {"options", l_options}, {NULL, NULL},
+        {"request", l_request}, {"get", l_get},       {"head", l_head},
+        {"post", l_post},       {"put", l_put},       {"patch", l_patch},
+        {"del", l_del},         {"options", l_options}, {"batch", l_batch},
+        {"file", l_file},       {"cookie_jar", l_cookie_jar}, {NULL, NULL},
     };
     lua_newtable(L);
     for (const luaL_Reg *f = fns; f->name; f++) {
@@ -666,10 +954,33 @@ void sv_lua_http_cleanup(lua_State *L)
 
 void sv_lua_vu_http_free(sv_lua_vu_t *vu)
 {
-    pending_t *p = vu->pending;
-    if (p) {
-        free(p->url);
-        free(p);
+    call_t *c = vu->pending;
+    if (c) {
+        if (c->conn)
+            sv_http_conn_free(c->conn);
+        call_reset(c);
+        free(c);
         vu->pending = NULL;
+    }
+    sv_cookie_jar_clear(&vu->jar);
+}
+
+void sv_lua_vu_http_interrupt(sv_lua_vu_t *vu)
+{
+    call_t *c = vu->pending;
+    if (vu->batch) {
+        batch_t *b = vu->batch;
+        for (int i = 0; i < b->n; i++) {
+            if (b->calls[i].conn)
+                sv_http_conn_cancel(b->calls[i].conn);
+            call_reset(&b->calls[i]);
+            sv_lua_vu_keep_conn(vu, b->calls[i].conn);
+        }
+        luaL_unref(vu->s->L, LUA_REGISTRYINDEX, b->ref_results);
+        free(b->calls);
+        free(b);
+        vu->batch = NULL;
+    } else if (c && c->conn) {
+        sv_http_conn_cancel(c->conn);
     }
 }

@@ -111,10 +111,10 @@ void sv_lua_vu_free(sv_lua_vu_t *vu)
 {
     lua_State *L = vu->s->L;
     vu->freeing = true;
-    if (vu->conn)
-        sv_http_conn_free(vu->conn);
-    if (vu->req_owned)
-        sv_http_request_free(&vu->req);
+    sv_lua_vu_http_interrupt(vu);
+    for (size_t i = 0; i < vu->n_idle_conns; i++)
+        sv_http_conn_free(vu->idle_conns[i]);
+    free(vu->idle_conns);
     luaL_unref(L, LUA_REGISTRYINDEX, vu->ref_co);
     luaL_unref(L, LUA_REGISTRYINDEX, vu->ref_meta);
     sv_lua_vu_http_free(vu);
@@ -240,7 +240,7 @@ void sv_lua_vu_interrupt(sv_lua_vu_t *vu)
     case WAIT_HTTP:
         vu->wait = WAIT_NONE;
         vu->interrupting = true;
-        sv_http_conn_cancel(vu->conn); /* its callback sees interrupting and resumes nothing */
+        sv_lua_vu_http_interrupt(vu); /* callbacks see interrupting and resume nothing */
         vu->interrupting = false;
         break;
     case WAIT_SLEEP:
@@ -276,4 +276,20 @@ int sv_lua_sleep(lua_State *L)
     vu->wait = WAIT_SLEEP;
     uv_timer_start(&vu->timer, on_wake, (uint64_t)(seconds * 1000 + 0.5), 0);
     return lua_yield(L, 0);
+}
+
+sv_http_conn_t *sv_lua_vu_take_conn(sv_lua_vu_t *vu)
+{
+    return vu->n_idle_conns ? vu->idle_conns[--vu->n_idle_conns] : NULL;
+}
+
+void sv_lua_vu_keep_conn(sv_lua_vu_t *vu, sv_http_conn_t *conn)
+{
+    if (conn == NULL)
+        return;
+    if (vu->n_idle_conns == vu->cap_idle_conns) {
+        vu->cap_idle_conns = vu->cap_idle_conns ? vu->cap_idle_conns * 2 : 4;
+        vu->idle_conns = sv_xrealloc(vu->idle_conns, vu->cap_idle_conns * sizeof(*vu->idle_conns));
+    }
+    vu->idle_conns[vu->n_idle_conns++] = conn;
 }

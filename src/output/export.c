@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 
 #include "output.h"
@@ -125,6 +126,36 @@ static json_t *errors_json(const sv_report_t *r)
     return a;
 }
 
+/* k6 names groups and checks by the MD5 of their path. */
+static json_t *path_id(const char *path)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    EVP_Digest(path, strlen(path), md, &n, EVP_md5(), NULL);
+    for (unsigned int i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return json_string(hex);
+}
+
+static json_t *group_json(const sv_group_node_t *g)
+{
+    json_t *groups = json_object(), *checks = json_object();
+    for (size_t i = 0; i < g->n_children; i++)
+        json_object_set_new(groups, g->children[i].name, group_json(&g->children[i]));
+    for (size_t i = 0; i < g->n_checks; i++) {
+        const sv_check_row_t *c = &g->checks[i];
+        char *path = sv_xasprintf("%s::%s", g->path, c->name);
+        json_object_set_new(checks, c->name,
+                            json_pack("{s:s,s:s,s:o,s:I,s:I}", "name", c->name, "path", path, "id",
+                                      path_id(path), "passes", (json_int_t)c->passes, "fails",
+                                      (json_int_t)c->fails));
+        free(path);
+    }
+    return json_pack("{s:s,s:s,s:o,s:o,s:o}", "name", g->name, "path", g->path, "id",
+                     path_id(g->path), "groups", groups, "checks", checks);
+}
+
 static json_t *summary_json(const sv_report_t *r)
 {
     sv_summary_row_t *rows;
@@ -137,8 +168,10 @@ static json_t *summary_json(const sv_report_t *r)
             json_object_set_new(trends, rows[i].name, trend_extras(&rows[i]));
     }
     sv_summary_rows_free(rows, n);
-    json_t *root_group = json_pack("{s:s,s:s,s:s,s:{},s:{}}", "name", "", "path", "", "id",
-                                   "d41d8cd98f00b204e9800998ecf8427e", "groups", "checks");
+    sv_group_node_t root;
+    sv_summary_groups(r, &root);
+    json_t *root_group = group_json(&root);
+    sv_summary_groups_free(&root);
     json_t *salvo = json_pack("{s:s,s:f,s:b,s:o,s:o,s:o,s:o}", "version", SV_VERSION,
                               "duration_ms", (double)r->duration_ns / 1e6, "interrupted",
                               r->interrupted, "config", config_json(r, r->n_workers), "generator",

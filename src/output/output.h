@@ -34,6 +34,23 @@ typedef struct {
 size_t sv_summary_errors(const sv_report_t *r, sv_error_kind_t **kinds);
 void sv_summary_errors_free(sv_error_kind_t *kinds, size_t n);
 
+/* Groups and checks as a tree, from the checks and group_duration series. */
+typedef struct {
+    char *name;
+    uint64_t passes, fails;
+} sv_check_row_t;
+
+typedef struct sv_group_node {
+    char *name, *path; /* "" and "" for the root; "b" and "::a::b" below */
+    struct sv_group_node *children;
+    size_t n_children;
+    sv_check_row_t *checks;
+    size_t n_checks;
+} sv_group_node_t;
+
+void sv_summary_groups(const sv_report_t *r, sv_group_node_t *root);
+void sv_summary_groups_free(sv_group_node_t *root);
+
 /* k6's value formats: "1.23ms", "2.4 MB", … */
 void sv_format_time_ms(double ms, char *out, size_t size);
 void sv_format_bytes(double bytes, char *out, size_t size);

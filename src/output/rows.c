@@ -163,3 +163,71 @@ void sv_format_bytes(double bytes, char *out, size_t size)
     else
         snprintf(out, size, "%.1f %s", bytes, units[u]);
 }
+
+/* ---- groups and checks ------------------------------------------------------------ */
+
+static sv_group_node_t *child(sv_group_node_t *g, const char *name, size_t len)
+{
+    for (size_t i = 0; i < g->n_children; i++)
+        if (strlen(g->children[i].name) == len && memcmp(g->children[i].name, name, len) == 0)
+            return &g->children[i];
+    g->children = sv_xrealloc(g->children, (g->n_children + 1) * sizeof(*g->children));
+    sv_group_node_t *c = &g->children[g->n_children++];
+    *c = (sv_group_node_t){.name = sv_xstrndup(name, len),
+                           .path = sv_xasprintf("%s::%.*s", g->path, (int)len, name)};
+    return c;
+}
+
+/* The node for a group path "::a::b", created on the way. */
+static sv_group_node_t *group_at(sv_group_node_t *root, const char *path)
+{
+    sv_group_node_t *g = root;
+    while (path && strncmp(path, "::", 2) == 0) {
+        path += 2;
+        const char *next = strstr(path, "::");
+        size_t len = next ? (size_t)(next - path) : strlen(path);
+        g = child(g, path, len);
+        path += len;
+    }
+    return g;
+}
+
+static void add_check(sv_group_node_t *g, const char *name, uint64_t passes, uint64_t fails)
+{
+    size_t i = 0;
+    while (i < g->n_checks && strcmp(g->checks[i].name, name) != 0)
+        i++;
+    if (i == g->n_checks) {
+        g->checks = sv_xrealloc(g->checks, (g->n_checks + 1) * sizeof(*g->checks));
+        g->checks[g->n_checks++] = (sv_check_row_t){sv_xstrdup(name), 0, 0};
+    }
+    g->checks[i].passes += passes;
+    g->checks[i].fails += fails;
+}
+
+void sv_summary_groups(const sv_report_t *r, sv_group_node_t *root)
+{
+    *root = (sv_group_node_t){.name = sv_xstrdup(""), .path = sv_xstrdup("")};
+    size_t cursor = 0;
+    sv_series_t *s;
+    while ((s = sv_registry_next(r->totals, &cursor)) != NULL) {
+        if (s->metric != SV_M_CHECKS && s->metric != SV_M_GROUP_DURATION)
+            continue;
+        sv_group_node_t *g = group_at(root, sv_tagset_get(s->tags, "group"));
+        const char *check = sv_tagset_get(s->tags, "check");
+        if (s->metric == SV_M_CHECKS && check)
+            add_check(g, check, s->v.rate.nonzero, s->v.rate.total - s->v.rate.nonzero);
+    }
+}
+
+void sv_summary_groups_free(sv_group_node_t *g)
+{
+    for (size_t i = 0; i < g->n_children; i++)
+        sv_summary_groups_free(&g->children[i]);
+    for (size_t i = 0; i < g->n_checks; i++)
+        free(g->checks[i].name);
+    free(g->children);
+    free(g->checks);
+    free(g->name);
+    free(g->path);
+}

@@ -231,11 +231,35 @@ static void print_generator(FILE *f, const sv_report_t *r)
                 r->lag);
 }
 
+static void print_group(FILE *f, const sv_group_node_t *g, int depth)
+{
+    int pad = 5 + 2 * depth;
+    if (depth > 0)
+        fprintf(f, "%*s\xe2\x96\x88 %s\n\n", pad - 2, "", g->name);
+    for (size_t i = 0; i < g->n_checks; i++) {
+        const sv_check_row_t *c = &g->checks[i];
+        uint64_t total = c->passes + c->fails;
+        fprintf(f, "%*s%s %s\n", pad, "", c->fails ? "\xe2\x9c\x97" : "\xe2\x9c\x93", c->name);
+        if (c->fails)
+            fprintf(f, "%*s \xe2\x86\xb3  %.0f%% \xe2\x80\x94 \xe2\x9c\x93 %llu / \xe2\x9c\x97 %llu\n",
+                    pad, "", 100.0 * (double)c->passes / (double)(total ? total : 1),
+                    (unsigned long long)c->passes, (unsigned long long)c->fails);
+    }
+    if (g->n_checks)
+        fputc('\n', f);
+    for (size_t i = 0; i < g->n_children; i++)
+        print_group(f, &g->children[i], depth + 1);
+}
+
 void sv_output_summary(FILE *f, const sv_report_t *r)
 {
     char dur[32];
     sv_format_duration(r->duration_ns, dur, sizeof(dur));
     fprintf(f, "\n  %s after %s\n\n", r->interrupted ? "interrupted" : "finished", dur);
+    sv_group_node_t root;
+    sv_summary_groups(r, &root);
+    print_group(f, &root, 0);
+    sv_summary_groups_free(&root);
     print_metrics(f, r);
     print_errors(f, r);
     print_generator(f, r);
