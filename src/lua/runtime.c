@@ -88,6 +88,10 @@ static void register_preloads(lua_State *L)
         {"salvo.http", sv_lua_open_http},
         {"salvo.metrics", sv_lua_open_metrics},
         {"salvo.data", sv_lua_open_data},
+        {"salvo.crypto", sv_lua_open_crypto},
+        {"salvo.encoding", sv_lua_open_encoding},
+        {"salvo.uuid", sv_lua_open_uuid},
+        {"salvo.jwt", sv_lua_open_jwt},
         {NULL, NULL},
     };
     lua_getglobal(L, "package");
@@ -262,11 +266,22 @@ static int option_error(char *err, const char *fmt, const char *key, const char 
     return SV_EINVAL;
 }
 
+/* How a value looks in an error: "ten" for a string, its type otherwise. */
+static const char *shown(lua_State *L, int idx, char *buf, size_t size)
+{
+    if (lua_type(L, idx) == LUA_TSTRING)
+        snprintf(buf, size, "\"%s\"", lua_tostring(L, idx));
+    else
+        snprintf(buf, size, "%s", luaL_typename(L, idx));
+    return buf;
+}
+
 static int read_count(lua_State *L, const char *key, uint64_t max, uint64_t *out, char *err)
 {
+    char got[64];
     if (lua_type(L, -1) != LUA_TNUMBER)
         return option_error(err, "options.%s: expected a number, got %s", key,
-                            luaL_typename(L, -1));
+                            shown(L, -1, got, sizeof(got)));
     double v = lua_tonumber(L, -1);
     if (v < 1 || v > (double)max || v != (double)(uint64_t)v)
         return option_error(err, "options.%s: expected a whole number from 1, got %s", key,
