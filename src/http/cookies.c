@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* strptime, timegm */
 #include "cookies.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdlib.h>
 #include <strings.h>
@@ -40,6 +41,8 @@ static sv_span_t trim(sv_span_t s)
 /* Splits the next ';'-separated piece off *rest. */
 static sv_span_t next_piece(sv_span_t *rest)
 {
+    if (rest->len == 0) /* also keeps a NULL ptr away from memchr */
+        return *rest;
     const char *semi = memchr(rest->ptr, ';', rest->len);
     size_t n = semi ? (size_t)(semi - rest->ptr) : rest->len;
     sv_span_t piece = {rest->ptr, n};
@@ -48,13 +51,21 @@ static sv_span_t next_piece(sv_span_t *rest)
     return trim(piece);
 }
 
-/* Domain-matching (RFC 6265 §5.1.3). */
+static bool is_ip_address(const char *host)
+{
+    unsigned char addr[16];
+    return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
+/* Domain-matching (RFC 6265 §5.1.3): the same string, or a host name (never an IP
+ * address, where "0.0.1" would match "10.0.0.1") ending in "." domain. */
 static bool domain_match(const char *host, const char *domain)
 {
     size_t h = strlen(host), d = strlen(domain);
     if (h == d)
         return strcasecmp(host, domain) == 0;
-    return h > d && host[h - d - 1] == '.' && strcasecmp(host + h - d, domain) == 0;
+    return h > d && host[h - d - 1] == '.' && strcasecmp(host + h - d, domain) == 0 &&
+           !is_ip_address(host);
 }
 
 /* Path-matching (RFC 6265 §5.1.4). */
@@ -80,31 +91,64 @@ static char *default_path(const char *target)
     return sv_xstrndup(target, (size_t)(last - target));
 }
 
-static int64_t parse_expires(sv_span_t v)
+/* Parses an Expires date into *t; false when it is not one. Dates before 1970 are
+ * valid (and in the past): the result may be negative. */
+static bool parse_expires(sv_span_t v, int64_t *t)
 {
     char buf[64];
     struct tm tm = {0};
     if (v.len >= sizeof(buf))
-        return -1;
+        return false;
     memcpy(buf, v.ptr, v.len);
     buf[v.len] = '\0';
-    /* IMF-fixdate, the form servers send: "Wed, 21 Oct 2015 07:28:00 GMT" */
+    /* IMF-fixdate, the form servers send: "Wed, 21 Oct 2015 07:28:00 GMT"; and the
+     * older Netscape form "Wed, 21-Oct-15 07:28:00 GMT" */
     if (strptime(buf, "%a, %d %b %Y %H:%M:%S", &tm) == NULL &&
         strptime(buf, "%a, %d-%b-%Y %H:%M:%S", &tm) == NULL)
-        return -1;
-    return (int64_t)timegm(&tm);
+        return false;
+    int year = tm.tm_year + 1900;
+    if (year >= 70 && year <= 99) /* two-digit years (RFC 6265 §5.1.1) */
+        tm.tm_year += 1900;
+    else if (year >= 0 && year <= 69)
+        tm.tm_year += 2000;
+    else if (year < 1601)
+        return false;
+    *t = (int64_t)timegm(&tm);
+    return true;
 }
 
+/* Parses a Max-Age value: "-"? DIGIT+ (RFC 6265 §5.2.2), saturating. */
+static bool parse_max_age(sv_span_t v, long long *secs)
+{
+    size_t i = v.len && v.ptr[0] == '-' ? 1 : 0;
+    if (i == v.len)
+        return false;
+    for (size_t j = i; j < v.len; j++)
+        if (!isdigit((unsigned char)v.ptr[j]))
+            return false;
+    char *num = sv_xstrndup(v.ptr, v.len);
+    *secs = strtoll(num, NULL, 10); /* LLONG_MIN/MAX on overflow, which is what we want */
+    free(num);
+    return true;
+}
+
+/* Removes cookie i, keeping the others in creation order (§5.4 sends equal path
+ * lengths oldest first). */
 static void remove_at(sv_cookie_jar_t *jar, size_t i)
 {
     cookie_free(&jar->cookies[i]);
-    jar->cookies[i] = jar->cookies[--jar->n];
+    memmove(&jar->cookies[i], &jar->cookies[i + 1], (jar->n - i - 1) * sizeof(*jar->cookies));
+    jar->n--;
 }
 
-/* Reads the attributes after name=value into c; false for a foreign domain. */
-static bool read_attributes(sv_cookie_t *c, sv_span_t rest, const sv_url_t *url, int64_t now)
+/* Reads the attributes after name=value into c and sets *expired when the cookie
+ * is already expired (i.e. the server deletes it); false for a foreign domain. */
+static bool read_attributes(sv_cookie_t *c, sv_span_t rest, const sv_url_t *url, int64_t now,
+                            bool *expired)
 {
-    bool have_max_age = false;
+    bool have_max_age = false, have_expires = false;
+    long long max_age = 0;
+    int64_t expires = 0;
     while (rest.len) {
         sv_span_t attr = next_piece(&rest);
         const char *eq = memchr(attr.ptr, '=', attr.len);
@@ -129,19 +173,28 @@ static bool read_attributes(sv_cookie_t *c, sv_span_t rest, const sv_url_t *url,
         } else if (sv_span_ieq(key, "path") && val.len && val.ptr[0] == '/') {
             free(c->path);
             c->path = sv_xstrndup(val.ptr, val.len);
-        } else if (sv_span_ieq(key, "max-age") && val.len) {
-            char *num = sv_xstrndup(val.ptr, val.len);
-            long long secs = strtoll(num, NULL, 10);
-            free(num);
-            c->expires = secs <= 0 ? 1 : now + secs; /* 1: long past, i.e. delete */
-            have_max_age = true;
-        } else if (sv_span_ieq(key, "expires") && !have_max_age) {
-            int64_t t = parse_expires(val);
-            if (t >= 0)
-                c->expires = t <= now ? 1 : t;
+        } else if (sv_span_ieq(key, "max-age")) {
+            if (parse_max_age(val, &max_age))
+                have_max_age = true;
+        } else if (sv_span_ieq(key, "expires")) {
+            if (parse_expires(val, &expires))
+                have_expires = true;
         } else if (sv_span_ieq(key, "secure")) {
             c->secure = true;
         }
+    }
+    /* Max-Age wins over Expires, whatever their order (§5.3 step 3). */
+    *expired = false;
+    if (have_max_age) {
+        if (max_age <= 0)
+            *expired = true;
+        else
+            c->expires = now > INT64_MAX - max_age ? INT64_MAX : now + max_age;
+    } else if (have_expires) {
+        if (expires <= now)
+            *expired = true;
+        else
+            c->expires = expires;
     }
     return true;
 }
@@ -151,17 +204,23 @@ int sv_cookie_jar_set(sv_cookie_jar_t *jar, const sv_url_t *url, sv_span_t set_c
 {
     sv_span_t rest = set_cookie;
     sv_span_t pair = next_piece(&rest);
-    const char *eq = memchr(pair.ptr, '=', pair.len);
-    if (eq == NULL || eq == pair.ptr)
+    const char *eq = pair.len ? memchr(pair.ptr, '=', pair.len) : NULL;
+    if (eq == NULL)
+        return SV_EPARSE;
+    /* name and value without the blanks around '=' (§5.2 steps 4-5) */
+    sv_span_t name = trim((sv_span_t){pair.ptr, (size_t)(eq - pair.ptr)});
+    sv_span_t value = trim((sv_span_t){eq + 1, pair.len - (size_t)(eq + 1 - pair.ptr)});
+    if (name.len == 0)
         return SV_EPARSE;
     sv_cookie_t c = {
-        .name = sv_xstrndup(pair.ptr, (size_t)(eq - pair.ptr)),
-        .value = sv_xstrndup(eq + 1, pair.len - (size_t)(eq + 1 - pair.ptr)),
+        .name = sv_xstrndup(name.ptr, name.len),
+        .value = sv_xstrndup(value.ptr, value.len),
         .domain = sv_xstrdup(url->host),
         .path = default_path(url->target),
         .host_only = true,
     };
-    if (!read_attributes(&c, rest, url, now)) {
+    bool expired = false;
+    if (!read_attributes(&c, rest, url, now, &expired)) {
         cookie_free(&c);
         return SV_EPARSE;
     }
@@ -169,11 +228,17 @@ int sv_cookie_jar_set(sv_cookie_jar_t *jar, const sv_url_t *url, sv_span_t set_c
         sv_cookie_t *o = &jar->cookies[i];
         if (strcmp(o->name, c.name) == 0 && strcasecmp(o->domain, c.domain) == 0 &&
             strcmp(o->path, c.path) == 0) {
-            remove_at(jar, i);
-            break;
+            if (expired) { /* the server deletes it */
+                remove_at(jar, i);
+                cookie_free(&c);
+            } else { /* in place: it keeps the old one's creation order (§5.3 step 11) */
+                cookie_free(o);
+                *o = c;
+            }
+            return 0;
         }
     }
-    if (c.expires == 1) { /* expired: the server deletes it */
+    if (expired) {
         cookie_free(&c);
         return 0;
     }

@@ -91,6 +91,11 @@ int sv_lua_open_salvo(lua_State *L);
 int sv_lua_open_http(lua_State *L);
 int sv_lua_open_metrics(lua_State *L);
 int sv_lua_open_data(lua_State *L);
+/* mod_crypto.c */
+int sv_lua_open_crypto(lua_State *L);
+int sv_lua_open_encoding(lua_State *L);
+int sv_lua_open_uuid(lua_State *L);
+int sv_lua_open_jwt(lua_State *L);
 
 /* lua-cjson, linked statically */
 int luaopen_cjson(lua_State *L);

@@ -23,7 +23,7 @@ enum { RT_TEXT, RT_BINARY, RT_NONE };
 
 /* Requests without headers or body, built once per (method, URL) and state. */
 typedef struct cached_req {
-    char *key; /* "METHOD URL" */
+    char *url;
     sv_http_request_t req;
     const sv_tagset_t *tags_for; /* memo: the VU tag set it was last tagged for */
     const sv_tagset_t *tags;
@@ -284,25 +284,20 @@ static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *
 static cached_req_t *cached(lua_State *L, const char *method, const char *url)
 {
     req_cache_t *c = cache_of(L);
-    char *key = sv_xasprintf("%s %s", method, url);
-    size_t slot = sv_hash(key, strlen(key)) % CACHE_SLOTS;
+    size_t url_len = strlen(url);
+    size_t slot = (sv_hash(url, url_len) ^ (unsigned char)method[0]) % CACHE_SLOTS;
     for (cached_req_t *e = c->slots[slot]; e; e = e->next)
-        if (strcmp(e->key, key) == 0) {
-            free(key);
+        if (strcmp(e->url, url) == 0 && strcmp(e->req.method, method) == 0)
             return e;
-        }
-    if (c->count >= CACHE_SLOTS * 4) {
-        free(key);
+    if (c->count >= CACHE_SLOTS * 4)
         return NULL; /* a script with endless distinct URLs: build each one */
-    }
     cached_req_t *e = sv_xcalloc(1, sizeof(*e));
     const char *why;
     if (sv_http_request_init(&e->req, method, url, NULL, 0, NULL, 0, &why) != 0) {
-        free(key);
         free(e);
         luaL_error(L, "invalid URL \"%s\": %s", url, why);
     }
-    e->key = key;
+    e->url = sv_xstrndup(url, url_len);
     e->next = c->slots[slot];
     c->slots[slot] = e;
     c->count++;
@@ -595,7 +590,21 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     r->timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns;
     r->keep_head = true;
     r->keep_body = c->opts.response_type != RT_NONE;
-    c->tags = request_tags(vu, L, params, c->use, url);
+    bool custom_tags = false;
+    if (params) {
+        lua_getfield(L, params, "tags");
+        custom_tags = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+    }
+    if (e && !custom_tags) { /* the common call: tag set memoized per VU group */
+        if (e->tags_for != vu->group_tags) {
+            e->tags = request_tags(vu, L, 0, c->use, url);
+            e->tags_for = vu->group_tags;
+        }
+        c->tags = e->tags;
+    } else {
+        c->tags = request_tags(vu, L, params, c->use, url);
+    }
 }
 
 static void send_call(call_t *c)
@@ -944,7 +953,7 @@ void sv_lua_http_cleanup(lua_State *L)
         while (e) {
             cached_req_t *next = e->next;
             sv_http_request_free(&e->req);
-            free(e->key);
+            free(e->url);
             free(e);
             e = next;
         }

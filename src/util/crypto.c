@@ -77,6 +77,11 @@ int sv_digest(sv_hash_alg_t alg, const void *data, size_t len, unsigned char out
     return 0;
 }
 
+bool sv_crypto_equal(const void *a, const void *b, size_t n)
+{
+    return CRYPTO_memcmp(a, b, n) == 0;
+}
+
 void sv_hex_encode(const void *p, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -528,7 +533,7 @@ static int jwt_check_signature(sv_jwt_alg_t alg, const void *key, size_t key_len
     sv_buf_t mac;
     sv_buf_init(&mac, SIZE_MAX);
     int rc = jwt_signature(alg, key, key_len, token, p->input_len, &mac, why);
-    if (rc == 0 && (mac.len != p->sig.len || CRYPTO_memcmp(mac.data, p->sig.data, mac.len) != 0)) {
+    if (rc == 0 && (mac.len != p->sig.len || !sv_crypto_equal(mac.data, p->sig.data, mac.len))) {
         *why = "signature verification failed";
         rc = SV_EINVAL;
     }

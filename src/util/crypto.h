@@ -6,6 +6,7 @@
 #ifndef SV_CRYPTO_H
 #define SV_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,6 +36,8 @@ int sv_digest_hex(sv_hash_alg_t alg, const void *data, size_t len, char out[SV_D
 /* HMAC of data with key (any length, empty allowed), raw, as sv_digest. */
 int sv_hmac(sv_hash_alg_t alg, const void *key, size_t key_len, const void *data, size_t len,
             unsigned char out[SV_DIGEST_MAX], size_t *out_len);
+/* Whether a and b (n bytes each) are equal, in time that depends only on n. */
+bool sv_crypto_equal(const void *a, const void *b, size_t n);
 /* Lowercase hex of n bytes into out (2n + 1 bytes with the NUL). */
 void sv_hex_encode(const void *p, size_t n, char *out);
 
