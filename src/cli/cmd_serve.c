@@ -72,6 +72,15 @@ static const char serve_usage[] =
     "  /status/CODE     answers with CODE            /echo        returns the request body\n"
     "  /close           answers with Connection: close\n"
     "  /health          liveness                     /stats       requests served, as JSON\n"
+    "\n"
+    "A small JSON API, in memory (user admin/admin exists; tokens are HS256 JWTs\n"
+    "valid for an hour, signed with a secret made at startup):\n"
+    "  POST /auth/register  {\"username\",\"password\"} -> 201 {\"username\"}; 409 if taken\n"
+    "  POST /auth/login     {\"username\",\"password\"} -> 200 {\"token\"}; 401 if wrong\n"
+    "  GET  /products       [{\"id\",\"name\",\"price\"}, ...]   GET /products/ID  one, or 404\n"
+    "  POST /orders         {\"product\",\"quantity\"} with Authorization: Bearer TOKEN\n"
+    "                       -> 201 {\"id\",\"product\",\"quantity\",\"user\",\"total\"}\n"
+    "  GET  /users/me       with the token -> {\"username\",\"orders\"}\n"
     "\n";
 
 static void on_signal(uv_signal_t *sig, int signum) { uv_stop(sig->loop); }

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "../util/crypto.h"
 #include "client.h"
 
 #ifndef SV_VERSION
@@ -69,6 +70,11 @@ int sv_http_request_init(sv_http_request_t *r, const char *method, const char *u
         sv_buf_printf(&r->wire, "Host: %s\r\n", r->url.authority);
     if (!has_header(headers, n_headers, "User-Agent"))
         sv_buf_printf(&r->wire, "User-Agent: salvo/%s\r\n", SV_VERSION);
+    if (r->url.userinfo && !has_header(headers, n_headers, "Authorization")) {
+        sv_buf_printf(&r->wire, "Authorization: Basic ");
+        sv_base64_encode(&r->wire, r->url.userinfo, strlen(r->url.userinfo), SV_B64_STD);
+        sv_buf_printf(&r->wire, "\r\n");
+    }
     for (size_t i = 0; i < n_headers; i++)
         sv_buf_printf(&r->wire, "%s: %s\r\n", headers[i].name, headers[i].value);
     if ((body_len > 0 || method_sends_length(method)) &&

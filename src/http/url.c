@@ -9,6 +9,28 @@
 
 #include "../util/util.h"
 
+static int hex_digit(char c)
+{
+    if (isdigit((unsigned char)c))
+        return c - '0';
+    return isxdigit((unsigned char)c) ? tolower((unsigned char)c) - 'a' + 10 : -1;
+}
+
+static char *percent_decode(const char *s, size_t n)
+{
+    char *out = sv_xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
+            *o++ = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static int fail(const char **why, const char *reason)
 {
     if (why)
@@ -55,8 +77,17 @@ int sv_url_parse(sv_url_t *u, const char *text, const char **why)
     const char *auth = sep + 3;
     size_t alen = strcspn(auth, "/?#");
     const char *rest = auth + alen;
-    if (memchr(auth, '@', alen))
-        return fail(why, "credentials in the URL are not supported (send an Authorization header)");
+    const char *at = memchr(auth, '@', alen);
+    const char *userinfo = NULL;
+    size_t ulen = 0;
+    if (at) { /* user:password@ — sent as basic auth, as HTTP clients do */
+        userinfo = auth;
+        ulen = (size_t)(at - auth);
+        if (ulen == 0)
+            return fail(why, "empty credentials before '@'");
+        alen -= ulen + 1;
+        auth = at + 1;
+    }
 
     const char *host = auth, *port_str = NULL;
     size_t hlen, plen = 0;
@@ -98,6 +129,8 @@ int sv_url_parse(sv_url_t *u, const char *text, const char **why)
         if ((unsigned char)rest[i] <= ' ' || rest[i] == 0x7f)
             return fail(why, "spaces or control characters in path (percent-encode them)");
 
+    if (userinfo)
+        u->userinfo = percent_decode(userinfo, ulen);
     u->tls = tls;
     u->scheme = sv_xstrdup(tls ? "https" : "http");
     u->host = sv_xstrndup(host, hlen);
@@ -126,5 +159,6 @@ void sv_url_free(sv_url_t *u)
     free(u->host);
     free(u->target);
     free(u->authority);
+    free(u->userinfo);
     *u = (sv_url_t){0};
 }

@@ -14,6 +14,7 @@ typedef struct {
     uint16_t port;  /* explicit or the scheme's default */
     char *target;   /* path and query, "/" when empty; never the fragment */
     char *authority; /* host[:port] as it goes into the Host header */
+    char *userinfo;  /* "user:password", percent-decoded, or NULL */
     bool tls;
 } sv_url_t;
 

@@ -30,8 +30,7 @@ static void push_base64(lua_State *L, const void *p, size_t n, sv_b64_alphabet_t
 }
 
 /* Pushes a digest in the encoding named by the argument at enc_idx (default hex). */
-static int push_digest(lua_State *L, const char *fn, const unsigned char *md, size_t n,
-                       int enc_idx)
+static int push_digest(lua_State *L, const char *fn, const unsigned char *md, size_t n, int enc_idx)
 {
     const char *enc = luaL_optstring(L, enc_idx, "hex");
     if (strcmp(enc, "hex") == 0) {
@@ -45,8 +44,9 @@ static int push_digest(lua_State *L, const char *fn, const unsigned char *md, si
     } else if (strcmp(enc, "binary") == 0) {
         lua_pushlstring(L, (const char *)md, n);
     } else {
-        return luaL_error(L, "crypto.%s: unknown encoding \"%s\"; use \"hex\", \"base64\", "
-                             "\"base64url\" or \"binary\"",
+        return luaL_error(L,
+                          "crypto.%s: unknown encoding \"%s\"; use \"hex\", \"base64\", "
+                          "\"base64url\" or \"binary\"",
                           fn, enc);
     }
     return 1;
@@ -75,8 +75,9 @@ static int l_hmac(lua_State *L)
     const char *data = luaL_checklstring(L, 3, &len);
     sv_hash_alg_t alg;
     if (sv_hash_alg_parse(name, &alg) != 0)
-        return luaL_error(L, "crypto.hmac: unknown algorithm \"%s\"; use \"sha256\", \"sha1\", "
-                             "\"md5\" or \"sha512\"",
+        return luaL_error(L,
+                          "crypto.hmac: unknown algorithm \"%s\"; use \"sha256\", \"sha1\", "
+                          "\"md5\" or \"sha512\"",
                           name);
     unsigned char md[SV_DIGEST_MAX];
     size_t n;
@@ -161,8 +162,9 @@ static int l_b64decode(lua_State *L)
         lua_pushlstring(L, b.data ? b.data : "", b.len);
     sv_buf_free(&b);
     if (rc != 0)
-        return luaL_error(L, "encoding.b64decode: the input is not valid base64 in the %s "
-                             "alphabet (%s)",
+        return luaL_error(L,
+                          "encoding.b64decode: the input is not valid base64 in the %s "
+                          "alphabet (%s)",
                           alphabet == SV_B64_URL ? "url" : "std",
                           alphabet == SV_B64_URL ? "A-Z a-z 0-9 - _, '=' padding optional"
                                                  : "A-Z a-z 0-9 + /, '=' padding optional");

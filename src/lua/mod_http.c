@@ -165,6 +165,12 @@ static void read_opts(lua_State *L, int params, call_opts_t *o)
     else if (rt && strcmp(rt, "text") != 0)
         luaL_error(L, "response_type: expected \"text\", \"binary\" or \"none\", got \"%s\"", rt);
     lua_pop(L, 1);
+    lua_getfield(L, params, "auth");
+    const char *auth = lua_tostring(L, -1);
+    if (auth && strcmp(auth, "basic") != 0)
+        luaL_error(L, "auth: only \"basic\" is supported (credentials go in the URL: "
+                      "http://user:password@host/)");
+    lua_pop(L, 1);
     lua_getfield(L, params, "redirects");
     if (lua_isnumber(L, -1))
         o->redirects_left = (int)lua_tointeger(L, -1);

@@ -1,7 +1,8 @@
 /*
  * The demo target's routes: /, /hello, /bytes/N, /chunked/N, /gzip/N, /delay/MS,
  * /status/CODE, /echo, /close, /health and /stats (request counts, so tests can
- * check that what salvo counted is what the server saw).
+ * check that what salvo counted is what the server saw), and a JSON API:
+ * /auth/register, /auth/login (JWT), /products[/ID], /orders and /users/me.
  */
 #ifndef SV_DEMO_H
 #define SV_DEMO_H

@@ -18,7 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define B64_CHUNK_IN 3072  /* bytes encoded per EVP_EncodeBlock call: a multiple of 3 */
+#define B64_CHUNK_IN 3072   /* bytes encoded per EVP_EncodeBlock call: a multiple of 3 */
 #define B64_CHUNK_TEXT 4096 /* characters decoded per EVP_DecodeBlock call: a multiple of 4 */
 #define RSA_MIN_BITS 2048   /* RFC 7518 §3.3 */
 
@@ -64,8 +64,7 @@ size_t sv_hash_size(sv_hash_alg_t alg)
     return hash_info[alg].size;
 }
 
-int sv_digest(sv_hash_alg_t alg, const void *data, size_t len, unsigned char out[SV_DIGEST_MAX],
-              size_t *out_len)
+int sv_digest(sv_hash_alg_t alg, const void *data, size_t len, unsigned char *out, size_t *out_len)
 {
     unsigned int n = 0;
     if (EVP_Digest(data, len, out, &n, hash_md(alg), NULL) != 1) {
@@ -93,7 +92,7 @@ void sv_hex_encode(const void *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-int sv_digest_hex(sv_hash_alg_t alg, const void *data, size_t len, char out[SV_DIGEST_HEX_MAX])
+int sv_digest_hex(sv_hash_alg_t alg, const void *data, size_t len, char *out)
 {
     unsigned char md[SV_DIGEST_MAX];
     size_t n;
@@ -104,15 +103,15 @@ int sv_digest_hex(sv_hash_alg_t alg, const void *data, size_t len, char out[SV_D
 }
 
 int sv_hmac(sv_hash_alg_t alg, const void *key, size_t key_len, const void *data, size_t len,
-            unsigned char out[SV_DIGEST_MAX], size_t *out_len)
+            unsigned char *out, size_t *out_len)
 {
     /* EVP_MAC treats a NULL key as "keep the previous one", so an empty key must
      * still be a valid pointer. */
     static const unsigned char empty;
     size_t n = 0;
     const char *digest = EVP_MD_get0_name(hash_md(alg));
-    if (EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key_len ? key : &empty, key_len, data, len,
-                  out, SV_DIGEST_MAX, &n) == NULL) {
+    if (EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key_len ? key : &empty, key_len, data, len, out,
+                  sv_hash_size(alg), &n) == NULL) {
         ERR_clear_error();
         return SV_EIO;
     }
@@ -525,8 +524,8 @@ static int jwt_check_header(const sv_buf_t *header, sv_jwt_alg_t alg, const char
     return rc;
 }
 
-static int jwt_check_signature(sv_jwt_alg_t alg, const void *key, size_t key_len,
-                               const char *token, const jwt_parts_t *p, const char **why)
+static int jwt_check_signature(sv_jwt_alg_t alg, const void *key, size_t key_len, const char *token,
+                               const jwt_parts_t *p, const char **why)
 {
     if (alg == SV_JWT_RS256)
         return rsa_verify(key, key_len, token, p->input_len, &p->sig, why);

@@ -19,7 +19,7 @@ typedef enum {
     SV_HASH_SHA512,
 } sv_hash_alg_t;
 
-#define SV_DIGEST_MAX 64                    /* bytes of the longest digest (SHA-512) */
+#define SV_DIGEST_MAX 64                          /* bytes of the longest digest (SHA-512) */
 #define SV_DIGEST_HEX_MAX (2 * SV_DIGEST_MAX + 1) /* its hex text with the NUL */
 
 /* "sha256", "sha1", "md5" or "sha512" (case-insensitive). SV_EINVAL otherwise. */
@@ -27,15 +27,15 @@ int sv_hash_alg_parse(const char *name, sv_hash_alg_t *out);
 /* Digest length in bytes: 32, 20, 16 or 64. */
 size_t sv_hash_size(sv_hash_alg_t alg);
 
-/* Raw digest of data into out (sv_hash_size(alg) bytes; *out_len set when not
- * NULL). SV_EIO if libcrypto fails. */
-int sv_digest(sv_hash_alg_t alg, const void *data, size_t len, unsigned char out[SV_DIGEST_MAX],
-              size_t *out_len);
-/* The same as lowercase hex, NUL-terminated. */
-int sv_digest_hex(sv_hash_alg_t alg, const void *data, size_t len, char out[SV_DIGEST_HEX_MAX]);
+/* Raw digest of data into out, which has room for sv_hash_size(alg) bytes
+ * (SV_DIGEST_MAX always does); *out_len set when not NULL. SV_EIO if libcrypto
+ * fails. */
+int sv_digest(sv_hash_alg_t alg, const void *data, size_t len, unsigned char *out, size_t *out_len);
+/* The same as lowercase hex, NUL-terminated: 2 * sv_hash_size(alg) + 1 bytes. */
+int sv_digest_hex(sv_hash_alg_t alg, const void *data, size_t len, char *out);
 /* HMAC of data with key (any length, empty allowed), raw, as sv_digest. */
 int sv_hmac(sv_hash_alg_t alg, const void *key, size_t key_len, const void *data, size_t len,
-            unsigned char out[SV_DIGEST_MAX], size_t *out_len);
+            unsigned char *out, size_t *out_len);
 /* Whether a and b (n bytes each) are equal, in time that depends only on n. */
 bool sv_crypto_equal(const void *a, const void *b, size_t n);
 /* Lowercase hex of n bytes into out (2n + 1 bytes with the NUL). */

@@ -122,12 +122,12 @@ char *sv_buf_reserve(sv_buf_t *b, size_t n)
 {
     if (n > b->max - b->len)
         return NULL;
-    if (b->len + n > b->cap) {
+    if (b->len + n > b->cap || b->data == NULL) { /* even n == 0 gets a real pointer */
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n)
             cap *= 2;
         if (cap > b->max)
-            cap = b->max;
+            cap = b->max ? b->max : 1;
         b->data = sv_xrealloc(b->data, cap);
         b->cap = cap;
     }

@@ -172,10 +172,19 @@ Test(url, bad_ports)
     check_bad("http://[::1]:70000/", "port");
 }
 
-Test(url, userinfo_rejected)
+Test(url, userinfo_becomes_credentials)
 {
-    check_bad("http://user@h/", "credentials");
-    check_bad("http://user:secret@h:8080/", "credentials");
+    sv_url_t u;
+    const char *why = NULL;
+    cr_assert_eq(sv_url_parse(&u, "http://user:s%40cret@h:8080/x", &why), 0, "%s", why);
+    cr_assert_str_eq(u.userinfo, "user:s@cret", "percent-decoded");
+    cr_assert_str_eq(u.host, "h");
+    cr_assert_str_eq(u.authority, "h:8080", "credentials never go into Host");
+    cr_assert_str_eq(u.target, "/x");
+    sv_url_free(&u);
+    cr_assert_eq(sv_url_parse(&u, "http://h/", &why), 0);
+    cr_assert_null(u.userinfo);
+    sv_url_free(&u);
     check_bad("https://@h/", "credentials");
 }
 
