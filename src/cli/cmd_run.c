@@ -32,7 +32,11 @@ static int bad_value(const char *opt, const char *value, const char *hint)
     return sv_cli_error("%s: \"%s\" %s", opt, value, hint);
 }
 
-static int opt_url(void *ctx, const char *v) { ARGS(ctx)->url = v; return 0; }
+static int opt_url(void *ctx, const char *v)
+{
+    ARGS(ctx)->url = v;
+    return 0;
+}
 static int opt_method(void *ctx, const char *v)
 {
     for (const char *c = v; *c; c++)
@@ -43,8 +47,16 @@ static int opt_method(void *ctx, const char *v)
     ARGS(ctx)->method = v;
     return 0;
 }
-static int opt_body(void *ctx, const char *v) { ARGS(ctx)->body = v; return 0; }
-static int opt_body_file(void *ctx, const char *v) { ARGS(ctx)->body_file = v; return 0; }
+static int opt_body(void *ctx, const char *v)
+{
+    ARGS(ctx)->body = v;
+    return 0;
+}
+static int opt_body_file(void *ctx, const char *v)
+{
+    ARGS(ctx)->body_file = v;
+    return 0;
+}
 
 static int opt_header(void *ctx, const char *v)
 {
@@ -169,7 +181,8 @@ static int opt_http_debug(void *ctx, const char *v)
     else if (strcmp(v, "full") == 0)
         ARGS(ctx)->plan.http_debug = SV_DEBUG_FULL;
     else
-        return bad_value("--http-debug", v, "is not a level; use --http-debug or --http-debug=full");
+        return bad_value("--http-debug", v,
+                         "is not a level; use --http-debug or --http-debug=full");
     return 0;
 }
 
@@ -184,9 +197,21 @@ static int opt_env(void *ctx, const char *v)
     return 0;
 }
 
-static int opt_quiet(void *ctx, const char *v) { ARGS(ctx)->plan.quiet = true; return 0; }
-static int opt_no_progress(void *ctx, const char *v) { ARGS(ctx)->plan.no_progress = true; return 0; }
-static int opt_no_summary(void *ctx, const char *v) { ARGS(ctx)->plan.no_summary = true; return 0; }
+static int opt_quiet(void *ctx, const char *v)
+{
+    ARGS(ctx)->plan.quiet = true;
+    return 0;
+}
+static int opt_no_progress(void *ctx, const char *v)
+{
+    ARGS(ctx)->plan.no_progress = true;
+    return 0;
+}
+static int opt_no_summary(void *ctx, const char *v)
+{
+    ARGS(ctx)->plan.no_summary = true;
+    return 0;
+}
 
 static const sv_opt_t run_options[] = {
     {"url", 'u', "URL", "the URL to load (http://host[:port]/path)", opt_url},
@@ -194,8 +219,7 @@ static const sv_opt_t run_options[] = {
     {"header", 'H', "'NAME: VALUE'", "add a request header (repeatable)", opt_header},
     {"body", 0, "STRING", "request body", opt_body},
     {"body-file", 0, "FILE", "request body read from FILE", opt_body_file},
-    {"vus", 0, "N", "looping VUs (default 1), or with --rate the VUs made ready at start",
-     opt_vus},
+    {"vus", 0, "N", "looping VUs (default 1), or with --rate the VUs made ready at start", opt_vus},
     {"duration", 'd', "DURATION", "how long to run: 250ms, 30s, 2m, 1h30m", opt_duration},
     {"iterations", 'i', "N", "total requests shared by the VUs, instead of a duration",
      opt_iterations},
@@ -279,7 +303,8 @@ static int build_request(run_args_t *a)
         headers[i] = (sv_http_header_t){rq->headers[i].key, rq->headers[i].value};
     sv_http_request_t probe;
     const char *why = NULL;
-    int rc = sv_http_request_init(&probe, rq->method, rq->url, headers, rq->n_headers, NULL, 0, &why);
+    int rc =
+        sv_http_request_init(&probe, rq->method, rq->url, headers, rq->n_headers, NULL, 0, &why);
     free(headers);
     if (rc != 0) /* method and headers were checked as options: the URL is at fault */
         return sv_cli_error("--url: \"%s\": %s", rq->url, why);
@@ -339,7 +364,10 @@ static void raise_fd_limit(void)
     }
 }
 
-static void on_progress(const sv_progress_t *p, void *arg) { sv_output_progress(stdout, p); }
+static void on_progress(const sv_progress_t *p, void *arg)
+{
+    sv_output_progress(stdout, p);
+}
 
 /* Fails early, before any load, when the export file cannot be written. */
 static int check_export_path(const char *path)

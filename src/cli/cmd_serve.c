@@ -83,7 +83,10 @@ static const char serve_usage[] =
     "  GET  /users/me       with the token -> {\"username\",\"orders\"}\n"
     "\n";
 
-static void on_signal(uv_signal_t *sig, int signum) { uv_stop(sig->loop); }
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    uv_stop(sig->loop);
+}
 
 int sv_cmd_serve(int argc, char **argv)
 {

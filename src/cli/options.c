@@ -33,12 +33,15 @@ static const sv_opt_t *find_short(const sv_opt_t *opts, char c)
     return NULL;
 }
 
-static bool optional_arg(const sv_opt_t *o) { return o->arg && o->arg[0] == '['; }
+static bool optional_arg(const sv_opt_t *o)
+{
+    return o->arg && o->arg[0] == '[';
+}
 
 /* Applies option o given as `spelled`, with an inline value (after '=') or the next
  * argument. Returns how many extra argv entries were used, or -1. */
-static int apply_option(const sv_opt_t *o, const char *spelled, const char *inline_value,
-                        int argc, char **argv, int i, void *ctx)
+static int apply_option(const sv_opt_t *o, const char *spelled, const char *inline_value, int argc,
+                        char **argv, int i, void *ctx)
 {
     if (o->arg == NULL) {
         if (inline_value)

@@ -9,9 +9,9 @@
 #include <stdio.h>
 
 typedef struct {
-    const char *name;   /* long name, without "--" */
-    char short_name;    /* 0 when none */
-    const char *arg;    /* NULL: a flag; "VALUE": required; "[=VALUE]": optional, only after '=' */
+    const char *name; /* long name, without "--" */
+    char short_name;  /* 0 when none */
+    const char *arg;  /* NULL: a flag; "VALUE": required; "[=VALUE]": optional, only after '=' */
     const char *help;
     /* Applies the option (value is NULL for a flag or an omitted optional value).
      * Returns 0, or -1 after printing one error line. */

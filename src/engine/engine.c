@@ -224,8 +224,8 @@ static void health_report(sv_engine_t *e, sv_report_t *r)
         h->lag_p99_ms = e->hard_stop ? h->lag_max_ms : sv_hist_percentile(w->lag, 99) / 1000.0;
         if (!r->saturated && h->cpu_mean >= SATURATED_CPU) {
             r->saturated = true;
-            snprintf(r->saturation, sizeof(r->saturation),
-                     "worker %u was busy %.0f%% of the time", i, h->cpu_mean * 100);
+            snprintf(r->saturation, sizeof(r->saturation), "worker %u was busy %.0f%% of the time",
+                     i, h->cpu_mean * 100);
         }
         if (!r->lagging && h->lag_p99_ms >= LAGGING_MS) {
             r->lagging = true;

@@ -82,7 +82,7 @@ struct sv_wscenario {
     uint64_t next_arrival, arrivals;
     uint64_t *queue;
     size_t q_head, q_len, q_cap;
-    uv_timer_t stop_timer;  /* end of duration, then end of graceful stop */
+    uv_timer_t stop_timer; /* end of duration, then end of graceful stop */
     bool in_grace;
     /* series */
     const sv_tagset_t *tags; /* scenario + user tags */
@@ -180,6 +180,9 @@ int sv_script_worker_init(sv_worker_t *w, char *err);
 /* engine.c: stops the whole test from any thread (test.abort, a failed worker). */
 void sv_engine_abort(sv_engine_t *e, const char *reason);
 
-static inline uint64_t sv_ns_to_us(uint64_t ns) { return (ns + 500) / 1000; }
+static inline uint64_t sv_ns_to_us(uint64_t ns)
+{
+    return (ns + 500) / 1000;
+}
 
 #endif

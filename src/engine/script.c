@@ -25,7 +25,9 @@ static void script_record(void *vu_arg, const sv_tagset_t *tags, const sv_http_r
     sv_record_request(s->reg, sv_site_map_get(&s->sites, tags), res, expected, &ctx);
 }
 
-static void script_iteration_done(void *vu_arg, bool interrupted, bool failed, uint64_t now) {}
+static void script_iteration_done(void *vu_arg, bool interrupted, bool failed, uint64_t now)
+{
+}
 
 int sv_script_load(sv_script_t **out, const sv_plan_t *plan, sv_catalog_t *catalog, char *err)
 {
@@ -59,7 +61,10 @@ int sv_script_setup(sv_script_t *s, char *err)
     return sv_lua_run_setup(s->lua, &s->setup_json, err);
 }
 
-const char *sv_script_setup_json(const sv_script_t *s) { return s->setup_json; }
+const char *sv_script_setup_json(const sv_script_t *s)
+{
+    return s->setup_json;
+}
 
 int sv_script_teardown(sv_script_t *s, char *err)
 {

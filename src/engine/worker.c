@@ -36,7 +36,10 @@ static void flush(sv_worker_t *w)
     uv_mutex_unlock(&w->lock);
 }
 
-static void on_flush(uv_timer_t *t) { flush(sv_container_of(t, sv_worker_t, flush_timer)); }
+static void on_flush(uv_timer_t *t)
+{
+    flush(sv_container_of(t, sv_worker_t, flush_timer));
+}
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -255,8 +258,9 @@ static void scenario_finish(sv_wscenario_t *sc)
 
 static void scenario_check_done(sv_wscenario_t *sc)
 {
-    if (!sc->done && sc->busy == 0 && (sc->stopping || (!sc->open_model && sc->iterations_left == 0 &&
-                                                        sc->spec->executor == SV_EXEC_SHARED_ITERATIONS)))
+    if (!sc->done && sc->busy == 0 &&
+        (sc->stopping || (!sc->open_model && sc->iterations_left == 0 &&
+                          sc->spec->executor == SV_EXEC_SHARED_ITERATIONS)))
         scenario_finish(sc);
 }
 
@@ -324,8 +328,8 @@ static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_
         sc->max_vus = (uint32_t)sv_sched_share(spec->max_vus, i, W);
         /* Arrivals follow the VU slots, so each worker's share matches its VUs. */
         sc->stripe = (sv_stripe_t){spec->max_vus, i, W};
-        sc->arrivals = sv_sched_stripe_count(sc->stripe,
-                                             sv_sched_arrivals_before(spec->rate, spec->duration_ns));
+        sc->arrivals = sv_sched_stripe_count(
+            sc->stripe, sv_sched_arrivals_before(spec->rate, spec->duration_ns));
         sc->stop_ns = sc->start_ns + spec->duration_ns;
         sv_pacer_init(&w->loop, &sc->pacer, on_pace);
         sc->pacer.data = sc;

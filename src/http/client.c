@@ -70,7 +70,7 @@ struct sv_http_conn {
     bool want_connect; /* connect once the old socket finished closing */
     bool freeing;
     int open_handles;
-    dns_entry_t *endpoint;  /* where the socket goes */
+    dns_entry_t *endpoint; /* where the socket goes */
     int addr_index, addrs_tried;
     sv_http_conn_t *dns_next;
     const sv_http_request_t *req;
@@ -123,7 +123,10 @@ void sv_http_ctx_free(sv_http_ctx_t *ctx)
 
 /* ---- results ------------------------------------------------------------------- */
 
-static uint64_t span_ns(uint64_t from, uint64_t to) { return to > from ? to - from : 0; }
+static uint64_t span_ns(uint64_t from, uint64_t to)
+{
+    return to > from ? to - from : 0;
+}
 
 static void deliver(sv_http_conn_t *c)
 {
@@ -203,7 +206,10 @@ sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx)
     return c;
 }
 
-bool sv_http_conn_busy(const sv_http_conn_t *c) { return c->state != C_IDLE; }
+bool sv_http_conn_busy(const sv_http_conn_t *c)
+{
+    return c->state != C_IDLE;
+}
 
 static void dns_remove_waiter(sv_http_conn_t *c)
 {
@@ -705,7 +711,8 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_c
     sv_buf_reset(&head);
     sv_buf_reset(&body);
     head.max = MAX_HEAD_BYTES;
-    body.max = c->ctx->max_response_bytes > SIZE_MAX ? SIZE_MAX : (size_t)c->ctx->max_response_bytes;
+    body.max =
+        c->ctx->max_response_bytes > SIZE_MAX ? SIZE_MAX : (size_t)c->ctx->max_response_bytes;
     c->res = (sv_http_result_t){.start_ns = sv_now_ns(), .head = head, .body = body};
     c->req = req;
     c->cb = cb;

@@ -17,21 +17,21 @@
 #include "url.h"
 
 /* k6's error codes, and salvo's own in the 17xx content range. */
-#define SV_HTTP_ERRORS(X)                                                                   \
-    X(GENERIC, 1000)                                                                      \
-    X(INVALID_URL, 1020)                                                                  \
-    X(TIMEOUT, 1050)                                                                      \
-    X(DNS, 1100)                                                                          \
-    X(DNS_NO_SUCH_HOST, 1101)                                                             \
-    X(TCP, 1200)                                                                          \
-    X(TCP_BROKEN_PIPE, 1201)                                                              \
-    X(TCP_UNKNOWN_ERRNO, 1202)                                                            \
-    X(DIAL, 1210)                                                                         \
-    X(DIAL_TIMEOUT, 1211)                                                                 \
-    X(DIAL_REFUSED, 1212)                                                                 \
-    X(RESET_BY_PEER, 1220)                                                                \
-    X(DECOMPRESSION, 1701)                                                                \
-    X(MALFORMED_RESPONSE, 1702)                                                           \
+#define SV_HTTP_ERRORS(X)                                                                          \
+    X(GENERIC, 1000)                                                                               \
+    X(INVALID_URL, 1020)                                                                           \
+    X(TIMEOUT, 1050)                                                                               \
+    X(DNS, 1100)                                                                                   \
+    X(DNS_NO_SUCH_HOST, 1101)                                                                      \
+    X(TCP, 1200)                                                                                   \
+    X(TCP_BROKEN_PIPE, 1201)                                                                       \
+    X(TCP_UNKNOWN_ERRNO, 1202)                                                                     \
+    X(DIAL, 1210)                                                                                  \
+    X(DIAL_TIMEOUT, 1211)                                                                          \
+    X(DIAL_REFUSED, 1212)                                                                          \
+    X(RESET_BY_PEER, 1220)                                                                         \
+    X(DECOMPRESSION, 1701)                                                                         \
+    X(MALFORMED_RESPONSE, 1702)                                                                    \
     X(RESPONSE_TOO_LARGE, 1703)
 
 enum {
@@ -64,14 +64,14 @@ int sv_http_request_init(sv_http_request_t *r, const char *method, const char *u
 void sv_http_request_free(sv_http_request_t *r);
 
 typedef struct {
-    int status;          /* 0 when no response was received */
-    int error_code;      /* 0, or an SV_HTTP_ERR_* code for a network or protocol failure */
-    const char *error;   /* static message for error_code */
-    bool interrupted;    /* cancelled by sv_http_conn_cancel: not a measurement */
-    int minor_version;   /* HTTP/1.x */
-    bool reused;         /* sent on a kept-alive connection */
-    uint64_t start_ns;   /* when the request was handed to the client */
-    uint64_t end_ns;     /* when the result was delivered */
+    int status;        /* 0 when no response was received */
+    int error_code;    /* 0, or an SV_HTTP_ERR_* code for a network or protocol failure */
+    const char *error; /* static message for error_code */
+    bool interrupted;  /* cancelled by sv_http_conn_cancel: not a measurement */
+    int minor_version; /* HTTP/1.x */
+    bool reused;       /* sent on a kept-alive connection */
+    uint64_t start_ns; /* when the request was handed to the client */
+    uint64_t end_ns;   /* when the result was delivered */
     uint64_t blocked_ns, connecting_ns, sending_ns, waiting_ns, receiving_ns;
     uint64_t bytes_sent, bytes_received;
     sv_buf_t head; /* raw head, when the request asked for it */

@@ -27,8 +27,7 @@ void sv_cookie_jar_clear(sv_cookie_jar_t *jar);
 /* Stores (or, when expired, removes) the cookie of one Set-Cookie value received
  * from url. now: Unix seconds. SV_EPARSE for a malformed or foreign-domain cookie
  * (ignored, as browsers do). */
-int sv_cookie_jar_set(sv_cookie_jar_t *jar, const sv_url_t *url, sv_span_t set_cookie,
-                      int64_t now);
+int sv_cookie_jar_set(sv_cookie_jar_t *jar, const sv_url_t *url, sv_span_t set_cookie, int64_t now);
 /* Appends "name=value; name2=value2" for the cookies that go to url (most specific
  * path first); returns how many. */
 size_t sv_cookie_jar_header(const sv_cookie_jar_t *jar, const sv_url_t *url, int64_t now,

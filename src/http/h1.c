@@ -231,7 +231,8 @@ static void body_init(sv_h1_body_t *b, const sv_h1_framing_t *f, bool no_body, b
 
 void sv_h1_body_init_response(sv_h1_body_t *b, const sv_h1_response_t *res, bool request_was_head)
 {
-    bool no_body = request_was_head || res->status < 200 || res->status == 204 || res->status == 304;
+    bool no_body =
+        request_was_head || res->status < 200 || res->status == 204 || res->status == 304;
     body_init(b, &res->framing, no_body, true);
 }
 

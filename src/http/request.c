@@ -160,7 +160,10 @@ int sv_http_decode_body(sv_buf_t *body, sv_span_t content_encoding)
 
 static uv_mutex_t debug_lock;
 static uv_once_t debug_once = UV_ONCE_INIT;
-static void debug_init(void) { uv_mutex_init(&debug_lock); }
+static void debug_init(void)
+{
+    uv_mutex_init(&debug_lock);
+}
 
 void sv_http_debug_print(const sv_http_request_t *req, const sv_http_result_t *res, bool full)
 {

@@ -148,8 +148,8 @@ int sv_url_parse(sv_url_t *u, const char *text, const char **why)
     if (default_port)
         u->authority = v6 ? sv_xasprintf("[%s]", u->host) : sv_xstrdup(u->host);
     else
-        u->authority = v6 ? sv_xasprintf("[%s]:%u", u->host, port)
-                          : sv_xasprintf("%s:%u", u->host, port);
+        u->authority =
+            v6 ? sv_xasprintf("[%s]:%u", u->host, port) : sv_xasprintf("%s:%u", u->host, port);
     return 0;
 }
 

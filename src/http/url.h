@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 typedef struct {
-    char *scheme;   /* "http" or "https", lower case */
-    char *host;     /* without brackets for IPv6 */
-    uint16_t port;  /* explicit or the scheme's default */
-    char *target;   /* path and query, "/" when empty; never the fragment */
+    char *scheme;    /* "http" or "https", lower case */
+    char *host;      /* without brackets for IPv6 */
+    uint16_t port;   /* explicit or the scheme's default */
+    char *target;    /* path and query, "/" when empty; never the fragment */
     char *authority; /* host[:port] as it goes into the Host header */
     char *userinfo;  /* "user:password", percent-decoded, or NULL */
     bool tls;

@@ -22,8 +22,8 @@ typedef struct sv_lua_host {
     uv_loop_t *loop;
     sv_http_ctx_t *http;
     sv_registry_t *reg;
-    sv_catalog_t *catalog; /* the main state adds custom metrics; workers only find them */
-    const sv_plan_t *plan; /* env, timeout, debug */
+    sv_catalog_t *catalog;  /* the main state adds custom metrics; workers only find them */
+    const sv_plan_t *plan;  /* env, timeout, debug */
     const char *setup_json; /* setup()'s result as JSON, or NULL */
     /* Records a finished request of a VU (vu_arg as given to sv_lua_vu_new). */
     void (*record_http)(void *vu_arg, const sv_tagset_t *tags, const sv_http_result_t *res,

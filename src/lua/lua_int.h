@@ -24,7 +24,7 @@ struct sv_lua_state {
     sv_lua_host_t *host;
     bool is_main;
     char *script_path, *script_dir;
-    int ref_proxy, ref_base;      /* the globals every chunk sees; the init-stage globals */
+    int ref_proxy, ref_base;         /* the globals every chunk sees; the init-stage globals */
     int ref_init_meta, ref_vu_index; /* the proxy's init metatable; {__index=base} for VUs */
     int ref_setup_data;              /* setup()'s result, decoded once per state */
     int ref_loop_body, ref_once_body;
@@ -56,7 +56,7 @@ struct sv_lua_vu {
     char *once_error;
     sv_http_conn_t **idle_conns; /* kept alive for http.batch */
     size_t n_idle_conns, cap_idle_conns;
-    void *batch;            /* http.batch in flight (mod_http.c) */
+    void *batch; /* http.batch in flight (mod_http.c) */
     sv_cookie_jar_t jar;
     uv_timer_t timer;
     sv_lua_vu_t *next_ready;

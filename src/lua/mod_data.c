@@ -32,7 +32,10 @@ static uv_mutex_t files_lock;
 static uv_once_t files_once = UV_ONCE_INIT;
 static shared_file_t *files;
 
-static void files_init(void) { uv_mutex_init(&files_lock); }
+static void files_init(void)
+{
+    uv_mutex_init(&files_lock);
+}
 
 static void release(shared_file_t *f)
 {
@@ -388,7 +391,7 @@ static int json_len(lua_State *L)
 {
     json_ref_t *r = luaL_checkudata(L, 1, JSON_MT);
     lua_pushinteger(L, (lua_Integer)(json_is_array(r->node) ? json_array_size(r->node)
-                                                             : json_object_size(r->node)));
+                                                            : json_object_size(r->node)));
     return 1;
 }
 

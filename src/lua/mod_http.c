@@ -74,8 +74,8 @@ static req_cache_t *cache_of(lua_State *L)
 
 static bool is_unreserved(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
 }
 
 static void url_encode(sv_buf_t *b, const char *s, size_t n)
@@ -244,8 +244,8 @@ static const char *encode_multipart(lua_State *L, int idx, sv_buf_t *b, char *ct
 /* The body: an explicit string (or a table, form-encoded as k6 does), or params.json,
  * params.form or params.multipart. Fills b and returns the content type it implies
  * (NULL for none); *has_body tells an empty body from none. */
-static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *b,
-                              bool *has_body, char *ctype, size_t ctype_size)
+static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *b, bool *has_body,
+                              char *ctype, size_t ctype_size)
 {
     *has_body = true;
     if (body_idx && lua_type(L, body_idx) == LUA_TSTRING) {
@@ -312,7 +312,10 @@ static cached_req_t *cached(lua_State *L, const char *method, const char *url)
 
 /* ---- responses ------------------------------------------------------------------ */
 
-static double ms(uint64_t ns) { return (double)ns / 1e6; }
+static double ms(uint64_t ns)
+{
+    return (double)ns / 1e6;
+}
 
 static bool expected_status(const call_opts_t *o, int status)
 {
@@ -329,8 +332,8 @@ static void push_response(lua_State *L, const sv_http_result_t *res, const char 
 {
     response_t *r = lua_newuserdata(L, sizeof(*r) + res->head.len);
     r->status = res->status;
-    r->error_code = res->error_code ? res->error_code
-                                    : (res->status >= 400 ? 1000 + res->status : 0);
+    r->error_code =
+        res->error_code ? res->error_code : (res->status >= 400 ? 1000 + res->status : 0);
     r->error = res->error_code ? res->error : (res->status >= 400 ? "HTTP error status" : NULL);
     r->minor = res->minor_version;
     r->blocked = ms(res->blocked_ns);
@@ -411,9 +414,8 @@ static void push_timings(lua_State *L, const response_t *r)
     const struct {
         const char *k;
         double v;
-    } t[] = {{"blocked", r->blocked},     {"connecting", r->connecting},
-             {"tls_handshaking", 0},      {"sending", r->sending},
-             {"waiting", r->waiting},     {"receiving", r->receiving},
+    } t[] = {{"blocked", r->blocked},  {"connecting", r->connecting}, {"tls_handshaking", 0},
+             {"sending", r->sending},  {"waiting", r->waiting},       {"receiving", r->receiving},
              {"duration", r->duration}};
     for (size_t i = 0; i < SV_ARRAY_SIZE(t); i++) {
         lua_pushnumber(L, t[i].v);
@@ -519,7 +521,10 @@ static void call_reset(call_t *c)
     c->url = NULL;
 }
 
-static int64_t unix_now(void) { return (int64_t)time(NULL); }
+static int64_t unix_now(void)
+{
+    return (int64_t)time(NULL);
+}
 
 /* Cookie header for a request: the VU's jar, then params.cookies. */
 static void cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params, sv_buf_t *out)
@@ -571,7 +576,8 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     sv_buf_init(&cookies, 65536);
     char ctype_buf[96];
     bool has_body;
-    const char *ctype = build_body(L, body_idx, params, &body, &has_body, ctype_buf, sizeof(ctype_buf));
+    const char *ctype =
+        build_body(L, body_idx, params, &body, &has_body, ctype_buf, sizeof(ctype_buf));
     int top = lua_gettop(L);
     sv_http_header_t headers[64];
     size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 1, ctype);
@@ -583,7 +589,8 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     const char *why = NULL;
     if (e) {
         c->use = &e->req;
-    } else if (sv_http_request_init(&c->req, method, url, headers, n, body.data, body.len, &why) == 0) {
+    } else if (sv_http_request_init(&c->req, method, url, headers, n, body.data, body.len, &why) ==
+               0) {
         c->owned = true;
         c->use = &c->req;
     }
@@ -792,10 +799,16 @@ static int l_request(lua_State *L)
     return do_request(L, method, 2, 3, lua_gettop(L) >= 4 ? 4 : 0);
 }
 
-#define VERB_NO_BODY(fn, M)                                                                 \
-    static int fn(lua_State *L) { return do_request(L, M, 1, 0, lua_gettop(L) >= 2 ? 2 : 0); }
-#define VERB_BODY(fn, M)                                                                    \
-    static int fn(lua_State *L) { return do_request(L, M, 1, 2, lua_gettop(L) >= 3 ? 3 : 0); }
+#define VERB_NO_BODY(fn, M)                                                                        \
+    static int fn(lua_State *L)                                                                    \
+    {                                                                                              \
+        return do_request(L, M, 1, 0, lua_gettop(L) >= 2 ? 2 : 0);                                 \
+    }
+#define VERB_BODY(fn, M)                                                                           \
+    static int fn(lua_State *L)                                                                    \
+    {                                                                                              \
+        return do_request(L, M, 1, 2, lua_gettop(L) >= 3 ? 3 : 0);                                 \
+    }
 
 VERB_NO_BODY(l_get, "GET")
 VERB_NO_BODY(l_head, "HEAD")
@@ -835,8 +848,9 @@ static int l_batch(lua_State *L)
             const char *method = luaL_checkstring(L, item + 1);
             prepare(L, vu, c, method, item + 2, item + 3, lua_istable(L, item + 4) ? item + 4 : 0);
         } else {
-            return luaL_error(L, "http.batch: item %d: expected a URL or {method, url, body, "
-                                 "params}",
+            return luaL_error(L,
+                              "http.batch: item %d: expected a URL or {method, url, body, "
+                              "params}",
                               i + 1);
         }
         lua_settop(L, top);
@@ -867,7 +881,10 @@ static int l_file(lua_State *L)
 
 /* Jar functions work as jar:set(...) and as jar.set(...): the first argument after
  * the jar, if any. */
-static int jar_arg(lua_State *L) { return lua_istable(L, 1) ? 2 : 1; }
+static int jar_arg(lua_State *L)
+{
+    return lua_istable(L, 1) ? 2 : 1;
+}
 
 static sv_url_t *jar_url(lua_State *L, int idx, sv_url_t *u)
 {
@@ -938,10 +955,18 @@ int sv_lua_open_http(lua_State *L)
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
-        {"request", l_request}, {"get", l_get},       {"head", l_head},
-        {"post", l_post},       {"put", l_put},       {"patch", l_patch},
-        {"del", l_del},         {"options", l_options}, {"batch", l_batch},
-        {"file", l_file},       {"cookie_jar", l_cookie_jar}, {NULL, NULL},
+        {"request", l_request},
+        {"get", l_get},
+        {"head", l_head},
+        {"post", l_post},
+        {"put", l_put},
+        {"patch", l_patch},
+        {"del", l_del},
+        {"options", l_options},
+        {"batch", l_batch},
+        {"file", l_file},
+        {"cookie_jar", l_cookie_jar},
+        {NULL, NULL},
     };
     lua_newtable(L);
     for (const luaL_Reg *f = fns; f->name; f++) {

@@ -33,28 +33,31 @@ static int declare(lua_State *L, sv_metric_type_t type)
     const char *name = luaL_checkstring(L, 1);
     bool is_time = lua_toboolean(L, 2);
     if (s->current != NULL)
-        return luaL_error(L, "metric \"%s\": declare custom metrics in the init stage (at the "
-                             "top level of the script)",
+        return luaL_error(L,
+                          "metric \"%s\": declare custom metrics in the init stage (at the "
+                          "top level of the script)",
                           name);
     if (!valid_name(name))
-        return luaL_error(L, "metric \"%s\": names are letters, digits and '_', starting with a "
-                             "letter or '_', at most 128 characters",
+        return luaL_error(L,
+                          "metric \"%s\": names are letters, digits and '_', starting with a "
+                          "letter or '_', at most 128 characters",
                           name);
     int id;
     if (s->is_main) {
         id = sv_catalog_add(s->host->catalog, name, type,
                             type == SV_TREND && is_time ? SV_CONTAINS_TIME : SV_CONTAINS_DEFAULT);
         if (id < 0) {
-            const sv_metric_def_t *d = sv_catalog_get(s->host->catalog,
-                                                      (uint32_t)sv_catalog_find(s->host->catalog, name));
+            const sv_metric_def_t *d =
+                sv_catalog_get(s->host->catalog, (uint32_t)sv_catalog_find(s->host->catalog, name));
             return luaL_error(L, "metric \"%s\" already exists as a %s", name,
                               sv_metric_type_name(d->type));
         }
     } else {
         id = sv_catalog_find(s->host->catalog, name);
         if (id < 0)
-            return luaL_error(L, "metric \"%s\" was not declared when the script was first "
-                                 "loaded; declare metrics unconditionally at the top level",
+            return luaL_error(L,
+                              "metric \"%s\" was not declared when the script was first "
+                              "loaded; declare metrics unconditionally at the top level",
                               name);
     }
     metric_t *m = lua_newuserdata(L, sizeof(*m));
@@ -64,10 +67,22 @@ static int declare(lua_State *L, sv_metric_type_t type)
     return 1;
 }
 
-static int l_counter(lua_State *L) { return declare(L, SV_COUNTER); }
-static int l_gauge(lua_State *L) { return declare(L, SV_GAUGE); }
-static int l_rate(lua_State *L) { return declare(L, SV_RATE); }
-static int l_trend(lua_State *L) { return declare(L, SV_TREND); }
+static int l_counter(lua_State *L)
+{
+    return declare(L, SV_COUNTER);
+}
+static int l_gauge(lua_State *L)
+{
+    return declare(L, SV_GAUGE);
+}
+static int l_rate(lua_State *L)
+{
+    return declare(L, SV_RATE);
+}
+static int l_trend(lua_State *L)
+{
+    return declare(L, SV_TREND);
+}
 
 static int l_add(lua_State *L)
 {
@@ -117,9 +132,11 @@ int sv_lua_open_metrics(lua_State *L)
     lua_setfield(L, -2, "name");
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
-    static const luaL_Reg fns[] = {
-        {"Counter", l_counter}, {"Gauge", l_gauge}, {"Rate", l_rate}, {"Trend", l_trend},
-        {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"Counter", l_counter},
+                                   {"Gauge", l_gauge},
+                                   {"Rate", l_rate},
+                                   {"Trend", l_trend},
+                                   {NULL, NULL}};
     lua_newtable(L);
     for (const luaL_Reg *f = fns; f->name; f++) {
         lua_pushcfunction(L, f->func);

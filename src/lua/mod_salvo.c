@@ -14,7 +14,8 @@ extern char **environ;
 
 static const char salvo_src[] =
     "local C, M = ...\n"
-    "local pairs, pcall, type, error, unpack, maxn = pairs, pcall, type, error, unpack, table.maxn\n"
+    "local pairs, pcall, type, error, unpack, maxn = pairs, pcall, type, error, unpack, "
+    "table.maxn\n"
     "local record, enter, leave = C.record_check, C.group_enter, C.group_leave\n"
     "function M.check(val, checks, tags)\n"
     "  local all = true\n"
@@ -49,7 +50,8 @@ static sv_series_t *check_series(sv_lua_vu_t *vu, lua_State *L, const char *name
     t = sv_registry_tags_with(reg, t, "check", name);
     sv_series_t *series = sv_registry_series(reg, SV_M_CHECKS, t);
     if (!has_tags) {
-        int slot = s->n_checks < CHECK_CACHE ? s->n_checks++ : (int)(sv_hash(name, strlen(name)) % CHECK_CACHE);
+        int slot = s->n_checks < CHECK_CACHE ? s->n_checks++
+                                             : (int)(sv_hash(name, strlen(name)) % CHECK_CACHE);
         if (slot < s->n_checks && s->checks[slot].name && s->n_checks == CHECK_CACHE)
             free(s->checks[slot].name);
         s->checks[slot] = (check_slot_t){sv_xstrdup(name), vu->group_tags, series};
@@ -104,7 +106,8 @@ static int l_group_enter(lua_State *L)
     g->start_ns[g->depth++] = sv_now_ns();
     if (sv_buf_printf(&vu->group_path, "::%s", name) != 0)
         return luaL_error(L, "group names are too long");
-    vu->group_tags = sv_registry_tags_with(vu->s->host->reg, vu->tags, "group", vu->group_path.data);
+    vu->group_tags =
+        sv_registry_tags_with(vu->s->host->reg, vu->tags, "group", vu->group_path.data);
     return 0;
 }
 

@@ -45,8 +45,9 @@ sv_lua_vu_t *sv_lua_current(lua_State *L, const char *what)
 {
     sv_lua_state_t *s = sv_lua_state_of(L);
     if (s->current == NULL)
-        luaL_error(L, "%s is not allowed in the init stage (call it inside a function such as "
-                      "default or setup)",
+        luaL_error(L,
+                   "%s is not allowed in the init stage (call it inside a function such as "
+                   "default or setup)",
                    what);
     return s->current;
 }
@@ -320,9 +321,11 @@ static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, char *e
     if (strcmp(key, "duration") == 0) {
         o->has_duration = true;
         if (!sv_lua_duration(L, -1, &o->duration_ns) || o->duration_ns == 0)
-            return option_error(err, "options.%s: expected a duration such as \"30s\" or a "
-                                     "number of milliseconds, got %s",
-                                key, lua_tostring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
+            return option_error(err,
+                                "options.%s: expected a duration such as \"30s\" or a "
+                                "number of milliseconds, got %s",
+                                key,
+                                lua_tostring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
         return 0;
     }
     if (strcmp(key, "tags") == 0)
@@ -331,8 +334,9 @@ static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, char *e
         if (strcmp(key, later_keys[i].key) == 0)
             return option_error(err, "options.%s: not supported yet (it arrives %s)", key,
                                 later_keys[i].when);
-    return option_error(err, "options.%s: unknown option (supported: vus, duration, iterations, "
-                             "tags)%s",
+    return option_error(err,
+                        "options.%s: unknown option (supported: vus, duration, iterations, "
+                        "tags)%s",
                         key, "");
 }
 
@@ -350,7 +354,8 @@ int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, char *err)
     lua_pushnil(L);
     while (rc == 0 && lua_next(L, -2)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            rc = option_error(err, "options: keys must be strings, got %s%s", luaL_typename(L, -2), "");
+            rc = option_error(err, "options: keys must be strings, got %s%s", luaL_typename(L, -2),
+                              "");
         else
             rc = read_option(L, lua_tostring(L, -2), o, err);
         lua_pop(L, rc == 0 ? 1 : 2);
@@ -388,8 +393,8 @@ static int run_once(sv_lua_state_t *s, const char *name, const char *data_json, 
         lua_getfield(s->L, -1, "encode");
         lua_xmove(vu->co, s->L, 1); /* the result, left on the coroutine */
         if (lua_pcall(s->L, 1, 1, 0) != 0) {
-            snprintf(err, SV_LUA_ERR_SIZE, "%s(): its result cannot be passed on as JSON: %s",
-                     name, lua_tostring(s->L, -1));
+            snprintf(err, SV_LUA_ERR_SIZE, "%s(): its result cannot be passed on as JSON: %s", name,
+                     lua_tostring(s->L, -1));
             rc = SV_EPARSE;
         } else {
             *json = sv_xstrdup(lua_tostring(s->L, -1));
@@ -422,7 +427,7 @@ static int write_output(lua_State *L, const char *where, char *err)
     }
     FILE *f = strcmp(where, "stdout") == 0   ? stdout
               : strcmp(where, "stderr") == 0 ? stderr
-                                               : fopen(where, "wb");
+                                             : fopen(where, "wb");
     if (f == NULL) {
         snprintf(err, SV_LUA_ERR_SIZE, "handle_summary: cannot write \"%s\": %s", where,
                  strerror(errno));
@@ -464,8 +469,9 @@ int sv_lua_handle_summary(sv_lua_state_t *s, const char *summary_json, bool *han
             lua_pop(L, rc == 0 ? 1 : 2);
         }
     } else if (!lua_isnil(L, -1)) {
-        snprintf(err, SV_LUA_ERR_SIZE, "handle_summary must return a table such as "
-                                       "{stdout = \"...\", [\"out.json\"] = \"...\"}");
+        snprintf(err, SV_LUA_ERR_SIZE,
+                 "handle_summary must return a table such as "
+                 "{stdout = \"...\", [\"out.json\"] = \"...\"}");
         rc = SV_EPARSE;
     }
     lua_pop(L, 1);

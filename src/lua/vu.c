@@ -27,7 +27,8 @@ static void log_error(sv_lua_vu_t *vu, const char *msg)
         fprintf(stderr, "salvo: (%llu more iteration errors in the last second)\n",
                 (unsigned long long)s->errors_suppressed);
     fprintf(stderr, "salvo: error in VU %u, iteration %llu: %s\n", vu->id,
-            (unsigned long long)(vu->iteration ? vu->iteration - 1 : 0), msg ? msg : "(no message)");
+            (unsigned long long)(vu->iteration ? vu->iteration - 1 : 0),
+            msg ? msg : "(no message)");
     s->errors_logged++;
     s->errors_suppressed = 0;
     s->last_error_log_ns = now;
@@ -85,8 +86,8 @@ sv_lua_vu_t *sv_lua_vu_new(sv_lua_state_t *s, uint32_t id, const char *exec, con
     uv_timer_init(s->host->loop, &vu->timer);
     vu->timer.data = vu;
     /* The VU's own globals: {} falling back to base, reached through the proxy. */
-    lua_newtable(L);                                         /* meta */
-    lua_newtable(L);                                         /* env */
+    lua_newtable(L); /* meta */
+    lua_newtable(L); /* env */
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_vu_index);
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
@@ -222,7 +223,10 @@ static void run(sv_lua_vu_t *vu, int nargs)
     vu->in_resume = false;
 }
 
-void sv_lua_resume(sv_lua_vu_t *vu, int nargs) { run(vu, nargs); }
+void sv_lua_resume(sv_lua_vu_t *vu, int nargs)
+{
+    run(vu, nargs);
+}
 
 void sv_lua_vu_iterate(sv_lua_vu_t *vu)
 {

@@ -25,7 +25,10 @@ struct sv_hist {
     uint64_t *chunks[CHUNKS];
 };
 
-sv_hist_t *sv_hist_new(void) { return sv_xcalloc(1, sizeof(sv_hist_t)); }
+sv_hist_t *sv_hist_new(void)
+{
+    return sv_xcalloc(1, sizeof(sv_hist_t));
+}
 
 void sv_hist_free(sv_hist_t *h)
 {
@@ -49,7 +52,8 @@ static uint32_t counts_index(uint64_t value)
     int pow2ceiling = 64 - __builtin_clzll(value | SUB_BUCKET_MASK);
     int bucket = pow2ceiling - (SUB_BUCKET_HALF_MAGNITUDE + 1);
     uint32_t sub_bucket = (uint32_t)(value >> bucket);
-    return ((uint32_t)(bucket + 1) << SUB_BUCKET_HALF_MAGNITUDE) + (sub_bucket - SUB_BUCKET_HALF_COUNT);
+    return ((uint32_t)(bucket + 1) << SUB_BUCKET_HALF_MAGNITUDE) +
+           (sub_bucket - SUB_BUCKET_HALF_COUNT);
 }
 
 static void index_range(uint32_t index, uint64_t *lowest, uint64_t *width)
@@ -93,7 +97,10 @@ void sv_hist_record_n(sv_hist_t *h, uint64_t value, uint64_t n)
     add_extremes(h, value, value, n, value * n);
 }
 
-void sv_hist_record(sv_hist_t *h, uint64_t value) { sv_hist_record_n(h, value, 1); }
+void sv_hist_record(sv_hist_t *h, uint64_t value)
+{
+    sv_hist_record_n(h, value, 1);
+}
 
 void sv_hist_merge(sv_hist_t *dst, const sv_hist_t *src)
 {
@@ -110,10 +117,22 @@ void sv_hist_merge(sv_hist_t *dst, const sv_hist_t *src)
     add_extremes(dst, src->min, src->max, src->total, src->sum);
 }
 
-uint64_t sv_hist_count(const sv_hist_t *h) { return h->total; }
-uint64_t sv_hist_min(const sv_hist_t *h) { return h->min; }
-uint64_t sv_hist_max(const sv_hist_t *h) { return h->max; }
-double sv_hist_mean(const sv_hist_t *h) { return h->total ? (double)h->sum / (double)h->total : 0; }
+uint64_t sv_hist_count(const sv_hist_t *h)
+{
+    return h->total;
+}
+uint64_t sv_hist_min(const sv_hist_t *h)
+{
+    return h->min;
+}
+uint64_t sv_hist_max(const sv_hist_t *h)
+{
+    return h->max;
+}
+double sv_hist_mean(const sv_hist_t *h)
+{
+    return h->total ? (double)h->sum / (double)h->total : 0;
+}
 
 size_t sv_hist_footprint(const sv_hist_t *h)
 {
@@ -277,8 +296,8 @@ int sv_hist_decode_merge(sv_hist_t *h, const char *text, size_t len)
     while (p < end) {
         uint64_t delta, n;
         if ((seen && !expect(&p, end, ',')) || !read_u64(&p, end, &delta) ||
-            !expect(&p, end, ':') || !read_u64(&p, end, &n) || n == 0 ||
-            (seen && delta == 0) || delta >= COUNTS_LEN - index || n > total - seen) {
+            !expect(&p, end, ':') || !read_u64(&p, end, &n) || n == 0 || (seen && delta == 0) ||
+            delta >= COUNTS_LEN - index || n > total - seen) {
             rc = SV_EPARSE;
             goto out;
         }

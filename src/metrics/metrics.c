@@ -39,8 +39,7 @@ int sv_catalog_find(const sv_catalog_t *c, const char *name)
     return -1;
 }
 
-int sv_catalog_add(sv_catalog_t *c, const char *name, sv_metric_type_t type,
-                   sv_contains_t contains)
+int sv_catalog_add(sv_catalog_t *c, const char *name, sv_metric_type_t type, sv_contains_t contains)
 {
     int id = sv_catalog_find(c, name);
     if (id >= 0)
@@ -53,7 +52,10 @@ int sv_catalog_add(sv_catalog_t *c, const char *name, sv_metric_type_t type,
     return (int)c->n++;
 }
 
-size_t sv_catalog_size(const sv_catalog_t *c) { return c->n; }
+size_t sv_catalog_size(const sv_catalog_t *c)
+{
+    return c->n;
+}
 
 const sv_metric_def_t *sv_catalog_get(const sv_catalog_t *c, uint32_t id)
 {
@@ -132,7 +134,10 @@ void sv_registry_free(sv_registry_t *r)
     free(r);
 }
 
-const sv_catalog_t *sv_registry_catalog(const sv_registry_t *r) { return r->catalog; }
+const sv_catalog_t *sv_registry_catalog(const sv_registry_t *r)
+{
+    return r->catalog;
+}
 
 static const sv_tagset_t *intern_canonical(sv_registry_t *r, const char *data, uint32_t len,
                                            uint32_t count)
@@ -189,8 +194,8 @@ const sv_tagset_t *sv_registry_tags(sv_registry_t *r, const sv_tag_t *tags, size
     return t;
 }
 
-const sv_tagset_t *sv_registry_tags_with(sv_registry_t *r, const sv_tagset_t *base,
-                                         const char *key, const char *value)
+const sv_tagset_t *sv_registry_tags_with(sv_registry_t *r, const sv_tagset_t *base, const char *key,
+                                         const char *value)
 {
     uint32_t n = base ? base->count : 0, off = 0, i = 0;
     sv_tag_t *tags = sv_xmalloc((n + 1) * sizeof(*tags));
@@ -330,7 +335,10 @@ struct sv_snapshot {
     size_t n_spare, cap_spare;
 };
 
-sv_snapshot_t *sv_snapshot_new(void) { return sv_xcalloc(1, sizeof(sv_snapshot_t)); }
+sv_snapshot_t *sv_snapshot_new(void)
+{
+    return sv_xcalloc(1, sizeof(sv_snapshot_t));
+}
 
 void sv_snapshot_free(sv_snapshot_t *s)
 {
@@ -346,7 +354,10 @@ void sv_snapshot_free(sv_snapshot_t *s)
     free(s);
 }
 
-bool sv_snapshot_empty(const sv_snapshot_t *s) { return s->n == 0; }
+bool sv_snapshot_empty(const sv_snapshot_t *s)
+{
+    return s->n == 0;
+}
 
 static void push_spare(sv_snapshot_t *s, sv_hist_t *h)
 {

@@ -20,27 +20,27 @@ typedef enum { SV_COUNTER, SV_GAUGE, SV_RATE, SV_TREND } sv_metric_type_t;
 typedef enum { SV_CONTAINS_DEFAULT, SV_CONTAINS_TIME, SV_CONTAINS_DATA } sv_contains_t;
 
 /* Built-in metrics, in k6's names. Their ids are fixed. */
-#define SV_BUILTIN_METRICS(X)                                                              \
-    X(HTTP_REQS, "http_reqs", SV_COUNTER, SV_CONTAINS_DEFAULT)                             \
-    X(HTTP_REQ_DURATION, "http_req_duration", SV_TREND, SV_CONTAINS_TIME)                  \
-    X(HTTP_REQ_BLOCKED, "http_req_blocked", SV_TREND, SV_CONTAINS_TIME)                    \
-    X(HTTP_REQ_CONNECTING, "http_req_connecting", SV_TREND, SV_CONTAINS_TIME)              \
-    X(HTTP_REQ_SENDING, "http_req_sending", SV_TREND, SV_CONTAINS_TIME)                    \
-    X(HTTP_REQ_WAITING, "http_req_waiting", SV_TREND, SV_CONTAINS_TIME)                    \
-    X(HTTP_REQ_RECEIVING, "http_req_receiving", SV_TREND, SV_CONTAINS_TIME)                \
-    X(HTTP_REQ_FAILED, "http_req_failed", SV_RATE, SV_CONTAINS_DEFAULT)                    \
-    X(HTTP_REQ_DURATION_CORRECTED, "http_req_duration_corrected", SV_TREND, SV_CONTAINS_TIME) \
-    X(ITERATIONS, "iterations", SV_COUNTER, SV_CONTAINS_DEFAULT)                           \
-    X(ITERATION_DURATION, "iteration_duration", SV_TREND, SV_CONTAINS_TIME)                \
-    X(ITERATION_START_DELAY, "iteration_start_delay", SV_TREND, SV_CONTAINS_TIME)          \
-    X(DROPPED_ITERATIONS, "dropped_iterations", SV_COUNTER, SV_CONTAINS_DEFAULT)           \
-    X(INTERRUPTED_ITERATIONS, "interrupted_iterations", SV_COUNTER, SV_CONTAINS_DEFAULT)   \
-    X(DATA_SENT, "data_sent", SV_COUNTER, SV_CONTAINS_DATA)                                \
-    X(DATA_RECEIVED, "data_received", SV_COUNTER, SV_CONTAINS_DATA)                        \
-    X(VUS, "vus", SV_GAUGE, SV_CONTAINS_DEFAULT)                                           \
-    X(VUS_MAX, "vus_max", SV_GAUGE, SV_CONTAINS_DEFAULT)                                   \
-    X(CHECKS, "checks", SV_RATE, SV_CONTAINS_DEFAULT)                                      \
-    X(GROUP_DURATION, "group_duration", SV_TREND, SV_CONTAINS_TIME)                        \
+#define SV_BUILTIN_METRICS(X)                                                                      \
+    X(HTTP_REQS, "http_reqs", SV_COUNTER, SV_CONTAINS_DEFAULT)                                     \
+    X(HTTP_REQ_DURATION, "http_req_duration", SV_TREND, SV_CONTAINS_TIME)                          \
+    X(HTTP_REQ_BLOCKED, "http_req_blocked", SV_TREND, SV_CONTAINS_TIME)                            \
+    X(HTTP_REQ_CONNECTING, "http_req_connecting", SV_TREND, SV_CONTAINS_TIME)                      \
+    X(HTTP_REQ_SENDING, "http_req_sending", SV_TREND, SV_CONTAINS_TIME)                            \
+    X(HTTP_REQ_WAITING, "http_req_waiting", SV_TREND, SV_CONTAINS_TIME)                            \
+    X(HTTP_REQ_RECEIVING, "http_req_receiving", SV_TREND, SV_CONTAINS_TIME)                        \
+    X(HTTP_REQ_FAILED, "http_req_failed", SV_RATE, SV_CONTAINS_DEFAULT)                            \
+    X(HTTP_REQ_DURATION_CORRECTED, "http_req_duration_corrected", SV_TREND, SV_CONTAINS_TIME)      \
+    X(ITERATIONS, "iterations", SV_COUNTER, SV_CONTAINS_DEFAULT)                                   \
+    X(ITERATION_DURATION, "iteration_duration", SV_TREND, SV_CONTAINS_TIME)                        \
+    X(ITERATION_START_DELAY, "iteration_start_delay", SV_TREND, SV_CONTAINS_TIME)                  \
+    X(DROPPED_ITERATIONS, "dropped_iterations", SV_COUNTER, SV_CONTAINS_DEFAULT)                   \
+    X(INTERRUPTED_ITERATIONS, "interrupted_iterations", SV_COUNTER, SV_CONTAINS_DEFAULT)           \
+    X(DATA_SENT, "data_sent", SV_COUNTER, SV_CONTAINS_DATA)                                        \
+    X(DATA_RECEIVED, "data_received", SV_COUNTER, SV_CONTAINS_DATA)                                \
+    X(VUS, "vus", SV_GAUGE, SV_CONTAINS_DEFAULT)                                                   \
+    X(VUS_MAX, "vus_max", SV_GAUGE, SV_CONTAINS_DEFAULT)                                           \
+    X(CHECKS, "checks", SV_RATE, SV_CONTAINS_DEFAULT)                                              \
+    X(GROUP_DURATION, "group_duration", SV_TREND, SV_CONTAINS_TIME)                                \
     X(ITERATION_ERRORS, "iteration_errors", SV_COUNTER, SV_CONTAINS_DEFAULT)
 
 enum {
@@ -121,8 +121,8 @@ const sv_catalog_t *sv_registry_catalog(const sv_registry_t *r);
  * duplicate key wins). */
 const sv_tagset_t *sv_registry_tags(sv_registry_t *r, const sv_tag_t *tags, size_t n);
 /* The tag set with one tag added or replaced. */
-const sv_tagset_t *sv_registry_tags_with(sv_registry_t *r, const sv_tagset_t *base,
-                                         const char *key, const char *value);
+const sv_tagset_t *sv_registry_tags_with(sv_registry_t *r, const sv_tagset_t *base, const char *key,
+                                         const char *value);
 /* The series for (metric, tags), created empty on first use. Stable pointer. */
 sv_series_t *sv_registry_series(sv_registry_t *r, uint32_t metric, const sv_tagset_t *tags);
 

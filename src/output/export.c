@@ -52,11 +52,10 @@ static json_t *trend_extras(const sv_summary_row_t *row)
     sv_buf_t buf;
     sv_buf_init(&buf, SIZE_MAX);
     sv_hist_encode(h, &buf);
-    json_t *o = json_pack("{s:f,s:f,s:I,s:s,s:s%}", "p(99)", sv_hist_percentile(h, 99) / SV_TREND_SCALE,
-                          "p(99.9)", sv_hist_percentile(h, 99.9) / SV_TREND_SCALE, "count",
-                          (json_int_t)sv_hist_count(h), "unit",
-                          row->def->contains == SV_CONTAINS_TIME ? "us" : "milli", "histogram",
-                          buf.data, buf.len);
+    json_t *o = json_pack(
+        "{s:f,s:f,s:I,s:s,s:s%}", "p(99)", sv_hist_percentile(h, 99) / SV_TREND_SCALE, "p(99.9)",
+        sv_hist_percentile(h, 99.9) / SV_TREND_SCALE, "count", (json_int_t)sv_hist_count(h), "unit",
+        row->def->contains == SV_CONTAINS_TIME ? "us" : "milli", "histogram", buf.data, buf.len);
     sv_buf_free(&buf);
     return o;
 }
@@ -93,9 +92,9 @@ static json_t *config_json(const sv_report_t *r, uint32_t workers)
     json_t *tags = json_object();
     for (size_t i = 0; i < p->n_tags; i++)
         json_object_set_new(tags, p->tags[i].key, json_string(p->tags[i].value));
-    return json_pack("{s:s?,s:o,s:{s:s?,s:s?},s:o,s:i,s:f,s:I}", "script", p->script,
-                     "scenarios", scenarios, "request", "method", p->request.method, "url",
-                     p->request.url, "tags", tags, "workers", (int)workers, "timeout_ms",
+    return json_pack("{s:s?,s:o,s:{s:s?,s:s?},s:o,s:i,s:f,s:I}", "script", p->script, "scenarios",
+                     scenarios, "request", "method", p->request.method, "url", p->request.url,
+                     "tags", tags, "workers", (int)workers, "timeout_ms",
                      (double)p->timeout_ns / 1e6, "maxResponseBytes",
                      (json_int_t)p->max_response_bytes);
 }
@@ -172,10 +171,10 @@ static json_t *summary_json(const sv_report_t *r)
     sv_summary_groups(r, &root);
     json_t *root_group = group_json(&root);
     sv_summary_groups_free(&root);
-    json_t *salvo = json_pack("{s:s,s:f,s:b,s:o,s:o,s:o,s:o}", "version", SV_VERSION,
-                              "duration_ms", (double)r->duration_ns / 1e6, "interrupted",
-                              r->interrupted, "config", config_json(r, r->n_workers), "generator",
-                              generator_json(r), "trends", trends, "errors", errors_json(r));
+    json_t *salvo = json_pack("{s:s,s:f,s:b,s:o,s:o,s:o,s:o}", "version", SV_VERSION, "duration_ms",
+                              (double)r->duration_ns / 1e6, "interrupted", r->interrupted, "config",
+                              config_json(r, r->n_workers), "generator", generator_json(r),
+                              "trends", trends, "errors", errors_json(r));
     return json_pack("{s:o,s:o,s:o}", "root_group", root_group, "metrics", metrics, "salvo", salvo);
 }
 
@@ -197,7 +196,8 @@ int sv_output_export(const sv_report_t *r, const char *path, const char **why)
         rc = SV_EIO;
         goto out;
     }
-    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0 || fputc('\n', f) == EOF) {
+    if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(10)) != 0 ||
+        fputc('\n', f) == EOF) {
         *why = strerror(errno ? errno : EIO);
         rc = SV_EIO;
     }

@@ -81,12 +81,14 @@ size_t sv_summary_errors(const sv_report_t *r, sv_error_kind_t **out)
     size_t n = 0, cursor = 0;
     sv_series_t *s;
     while ((s = sv_registry_next(r->totals, &cursor)) != NULL) {
-        const char *code = s->metric == SV_M_HTTP_REQS ? sv_tagset_get(s->tags, "error_code") : NULL;
+        const char *code =
+            s->metric == SV_M_HTTP_REQS ? sv_tagset_get(s->tags, "error_code") : NULL;
         if (code == NULL)
             continue;
         const char *err = sv_tagset_get(s->tags, "error");
         const char *status = sv_tagset_get(s->tags, "status");
-        char *message = err ? sv_xstrdup(err) : sv_xasprintf("HTTP status %s", status ? status : "?");
+        char *message =
+            err ? sv_xstrdup(err) : sv_xasprintf("HTTP status %s", status ? status : "?");
         size_t i = 0;
         while (i < n && !(kinds[i].code == atoi(code) && strcmp(kinds[i].message, message) == 0))
             i++;

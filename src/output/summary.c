@@ -51,7 +51,8 @@ void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
         fprintf(f, "     target: %s %s\n", plan->request.method, plan->request.url);
     if (plan->summary_export)
         fprintf(f, "     export: %s\n", plan->summary_export);
-    fprintf(f, "\n  scenarios: %zu scenario%s, %u max VUs, %s max duration (incl. graceful stop):\n",
+    fprintf(f,
+            "\n  scenarios: %zu scenario%s, %u max VUs, %s max duration (incl. graceful stop):\n",
             plan->n_scenarios, plan->n_scenarios == 1 ? "" : "s", max_vus, maxd);
     for (size_t i = 0; i < plan->n_scenarios; i++)
         scenario_line(f, &plan->scenarios[i]);
@@ -89,7 +90,7 @@ static const char *trend_stats[] = {"avg", "min", "med", "max", "p(90)", "p(95)"
 static void trend_row(const sv_summary_row_t *row, trend_cells_t *c)
 {
     const sv_hist_t *h = row->agg.v.trend;
-    double v[6] = {sv_hist_mean(h), (double)sv_hist_min(h), sv_hist_percentile(h, 50),
+    double v[6] = {sv_hist_mean(h),        (double)sv_hist_min(h),    sv_hist_percentile(h, 50),
                    (double)sv_hist_max(h), sv_hist_percentile(h, 90), sv_hist_percentile(h, 95)};
     for (int i = 0; i < 6; i++) {
         char num[32];
@@ -139,7 +140,8 @@ static void print_value(FILE *f, const sv_summary_row_t *row, double seconds, co
         }
         break;
     case SV_RATE: {
-        double pct = a->v.rate.total ? 100.0 * (double)a->v.rate.nonzero / (double)a->v.rate.total : 0;
+        double pct =
+            a->v.rate.total ? 100.0 * (double)a->v.rate.nonzero / (double)a->v.rate.total : 0;
         snprintf(num, sizeof(num), "%.2f%%", pct);
         fprintf(f, "%-10s \xe2\x9c\x93 %-10llu \xe2\x9c\x97 %llu", num,
                 (unsigned long long)a->v.rate.nonzero,
@@ -219,15 +221,19 @@ static void print_generator(FILE *f, const sv_report_t *r)
     }
     char lag[32];
     sv_format_time_ms(lag_max, lag, sizeof(lag));
-    fprintf(f, "\n" INDENT "generator: %u worker%s, busiest at %.0f%% CPU, event-loop lag p(99) %s\n",
+    fprintf(f,
+            "\n" INDENT "generator: %u worker%s, busiest at %.0f%% CPU, event-loop lag p(99) %s\n",
             r->n_workers, r->n_workers == 1 ? "" : "s", cpu_max * 100, lag);
     if (r->saturated)
-        fprintf(f, INDENT "WARNING: the generator was saturated (%s): these figures are bounded by "
-                      "the generator, not the target. Add --workers or machines, or lower the load.\n",
+        fprintf(f,
+                INDENT
+                "WARNING: the generator was saturated (%s): these figures are bounded by "
+                "the generator, not the target. Add --workers or machines, or lower the load.\n",
                 r->saturation);
     if (r->lagging)
-        fprintf(f, INDENT "NOTE: %s: latencies include up to that much of the generator's own "
-                      "delay. More --workers or fewer VUs per worker sharpen them.\n",
+        fprintf(f,
+                INDENT "NOTE: %s: latencies include up to that much of the generator's own "
+                       "delay. More --workers or fewer VUs per worker sharpen them.\n",
                 r->lag);
 }
 
@@ -241,7 +247,8 @@ static void print_group(FILE *f, const sv_group_node_t *g, int depth)
         uint64_t total = c->passes + c->fails;
         fprintf(f, "%*s%s %s\n", pad, "", c->fails ? "\xe2\x9c\x97" : "\xe2\x9c\x93", c->name);
         if (c->fails)
-            fprintf(f, "%*s \xe2\x86\xb3  %.0f%% \xe2\x80\x94 \xe2\x9c\x93 %llu / \xe2\x9c\x97 %llu\n",
+            fprintf(f,
+                    "%*s \xe2\x86\xb3  %.0f%% \xe2\x80\x94 \xe2\x9c\x93 %llu / \xe2\x9c\x97 %llu\n",
                     pad, "", 100.0 * (double)c->passes / (double)(total ? total : 1),
                     (unsigned long long)c->passes, (unsigned long long)c->fails);
     }

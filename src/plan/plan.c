@@ -87,8 +87,8 @@ static const struct {
     const char *suffix;
     double ns;
 } duration_units[] = {
-    {"ns", 1},         {"us", 1e3},  {"\xc2\xb5s", 1e3}, {"ms", 1e6},
-    {"s", 1e9},        {"m", 60e9},  {"h", 3600e9},      {"d", 86400e9},
+    {"ns", 1},  {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"ms", 1e6},
+    {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},      {"d", 86400e9},
 };
 
 /* Reads a non-negative decimal number ("12", "1.5", ".5") at *p: digits and one
@@ -216,8 +216,8 @@ int sv_parse_size(const char *s, uint64_t *bytes)
     static const struct {
         const char *suffix;
         double mult;
-    } units[] = {{"", 1},       {"b", 1},       {"kb", 1e3},           {"mb", 1e6},
-                 {"gb", 1e9},   {"k", 1e3},     {"m", 1e6},            {"g", 1e9},
+    } units[] = {{"", 1},       {"b", 1},         {"kb", 1e3},          {"mb", 1e6},
+                 {"gb", 1e9},   {"k", 1e3},       {"m", 1e6},           {"g", 1e9},
                  {"kib", 1024}, {"mib", 1048576}, {"gib", 1073741824.0}};
     const char *p = s;
     double v;

@@ -57,8 +57,8 @@ typedef struct {
 } sv_shortcuts_t;
 
 typedef struct sv_plan {
-    char *script;   /* path of the Lua script, or NULL for a quick test */
-    sv_kv_t *env;   /* -e KEY=VALUE */
+    char *script; /* path of the Lua script, or NULL for a quick test */
+    sv_kv_t *env; /* -e KEY=VALUE */
     size_t n_env;
     sv_scenario_t *scenarios;
     size_t n_scenarios;

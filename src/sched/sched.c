@@ -23,7 +23,10 @@ uint64_t sv_sched_arrivals_before(sv_rate_t rate, uint64_t t)
     return (uint64_t)((num + rate.per_ns - 1) / rate.per_ns);
 }
 
-uint64_t sv_sched_stripe_slots(sv_stripe_t s) { return sv_sched_share(s.slots, s.index, s.parts); }
+uint64_t sv_sched_stripe_slots(sv_stripe_t s)
+{
+    return sv_sched_share(s.slots, s.index, s.parts);
+}
 
 uint64_t sv_sched_stripe_global(sv_stripe_t s, uint64_t k)
 {

@@ -45,10 +45,10 @@ typedef struct srv_conn {
     sv_buf_t in;
     sv_server_response_t res;
     sv_buf_t out;
-    bool busy;      /* a response is being delayed or written */
+    bool busy; /* a response is being delayed or written */
     bool closing;
     bool close_after;
-    int writes;     /* uv_write requests in flight */
+    int writes; /* uv_write requests in flight */
     int handles;
     struct srv_conn *prev, *next;
 } srv_conn_t;
@@ -94,26 +94,46 @@ static void conn_close(srv_conn_t *c)
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Status";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Status";
     }
 }
 
@@ -208,7 +228,10 @@ static void respond_now(srv_conn_t *c)
         after_response(c);
 }
 
-static void on_delay(uv_timer_t *t) { respond_now(t->data); }
+static void on_delay(uv_timer_t *t)
+{
+    respond_now(t->data);
+}
 
 /* ---- requests ----------------------------------------------------------------------- */
 
@@ -446,7 +469,10 @@ int sv_server_open(sv_server_t **out, const char *host, uint16_t port, uint32_t 
     return 0;
 }
 
-uint16_t sv_server_port(const sv_server_t *s) { return s->port; }
+uint16_t sv_server_port(const sv_server_t *s)
+{
+    return s->port;
+}
 
 void sv_server_start(sv_server_t *s)
 {

@@ -13,8 +13,8 @@
 const char *sv_strerror(int err)
 {
     switch (err) {
-#define SV_ERR_CASE(name, value, msg)                                                        \
-    case value:                                                                              \
+#define SV_ERR_CASE(name, value, msg)                                                              \
+    case value:                                                                                    \
         return msg;
         SV_ERRNO_MAP(SV_ERR_CASE)
 #undef SV_ERR_CASE
@@ -63,7 +63,10 @@ char *sv_xstrndup(const char *s, size_t n)
     return p;
 }
 
-char *sv_xstrdup(const char *s) { return sv_xstrndup(s, strlen(s)); }
+char *sv_xstrdup(const char *s)
+{
+    return sv_xstrndup(s, strlen(s));
+}
 
 char *sv_xasprintf(const char *fmt, ...)
 {
@@ -108,9 +111,15 @@ bool sv_span_has_token(sv_span_t list, const char *token)
     return false;
 }
 
-uint64_t sv_now_ns(void) { return uv_hrtime(); }
+uint64_t sv_now_ns(void)
+{
+    return uv_hrtime();
+}
 
-void sv_buf_init(sv_buf_t *b, size_t max) { *b = (sv_buf_t){.max = max}; }
+void sv_buf_init(sv_buf_t *b, size_t max)
+{
+    *b = (sv_buf_t){.max = max};
+}
 
 void sv_buf_free(sv_buf_t *b)
 {

@@ -14,17 +14,17 @@
 #define SV_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define SV_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SV_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define sv_container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define sv_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Error codes: 0 is success, failures are negative. libuv's negative codes pass
  * through unchanged; ours start far below them. */
-#define SV_ERRNO_MAP(X)                                                                  \
-    X(EINVAL, -30001, "invalid argument")                                               \
-    X(EPARSE, -30002, "malformed input")                                                \
-    X(EAGAIN, -30003, "more input needed")                                              \
-    X(ETOOBIG, -30004, "size limit exceeded")                                           \
-    X(ERANGE, -30005, "value out of range")                                             \
-    X(EUNSUPPORTED, -30006, "not supported")                                            \
+#define SV_ERRNO_MAP(X)                                                                            \
+    X(EINVAL, -30001, "invalid argument")                                                          \
+    X(EPARSE, -30002, "malformed input")                                                           \
+    X(EAGAIN, -30003, "more input needed")                                                         \
+    X(ETOOBIG, -30004, "size limit exceeded")                                                      \
+    X(ERANGE, -30005, "value out of range")                                                        \
+    X(EUNSUPPORTED, -30006, "not supported")                                                       \
     X(EIO, -30007, "input/output error")
 
 enum {
@@ -51,7 +51,10 @@ typedef struct {
 } sv_span_t;
 
 #define SV_SPAN_LIT(s) ((sv_span_t){(s), sizeof(s) - 1})
-static inline sv_span_t sv_span(const char *s) { return (sv_span_t){s, s ? strlen(s) : 0}; }
+static inline sv_span_t sv_span(const char *s)
+{
+    return (sv_span_t){s, s ? strlen(s) : 0};
+}
 bool sv_span_eq(sv_span_t a, const char *lit);
 bool sv_span_ieq(sv_span_t a, const char *lit);
 /* True when the comma-separated header value contains the token (case-insensitive). */
@@ -75,7 +78,10 @@ int sv_buf_printf(sv_buf_t *b, const char *fmt, ...) __attribute__((format(print
 char *sv_buf_reserve(sv_buf_t *b, size_t n);
 /* Drops the first n bytes. */
 void sv_buf_consume(sv_buf_t *b, size_t n);
-static inline void sv_buf_reset(sv_buf_t *b) { b->len = 0; }
+static inline void sv_buf_reset(sv_buf_t *b)
+{
+    b->len = 0;
+}
 
 /* 64-bit FNV-1a, for hash tables. */
 uint64_t sv_hash(const void *p, size_t n);
