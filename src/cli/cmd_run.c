@@ -261,22 +261,11 @@ static const char run_usage[] =
 
 static int read_body_file(run_args_t *a)
 {
-    FILE *f = fopen(a->body_file, "rb");
-    if (f == NULL)
-        return sv_cli_error("--body-file: cannot read \"%s\": %s", a->body_file, strerror(errno));
     sv_buf_t b;
-    sv_buf_init(&b, SIZE_MAX);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        sv_buf_append(&b, chunk, n);
-    bool failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        sv_buf_free(&b);
-        return sv_cli_error("--body-file: cannot read \"%s\"", a->body_file);
-    }
-    a->plan.request.body = b.data ? b.data : sv_xstrdup("");
+    int rc = sv_read_file(a->body_file, &b);
+    if (rc != 0)
+        return sv_cli_error("--body-file: cannot read \"%s\": %s", a->body_file, strerror(-rc));
+    a->plan.request.body = b.data;
     a->plan.request.body_len = b.len;
     return 0;
 }

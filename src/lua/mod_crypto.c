@@ -13,10 +13,7 @@
 static void set_functions(lua_State *L, const luaL_Reg *fns)
 {
     lua_newtable(L);
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushcfunction(L, f->func);
-        lua_setfield(L, -2, f->name);
-    }
+    luaL_register(L, NULL, fns);
 }
 
 /* Pushes base64 text of p[0..n) as a Lua string. */

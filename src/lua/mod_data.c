@@ -63,20 +63,13 @@ static void release(shared_file_t *f)
 
 static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if (fp == NULL) {
-        snprintf(err, errlen, "cannot open data file \"%s\": %s", path, strerror(errno));
+    sv_buf_t b;
+    int rc = sv_read_file(path, &b);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot open data file \"%s\": %s", path, strerror(-rc));
         return NULL;
     }
-    sv_buf_t b;
-    sv_buf_init(&b, SIZE_MAX);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-        sv_buf_append(&b, chunk, n);
-    fclose(fp);
-    sv_buf_append(&b, "", 1);
-    *len = b.len - 1;
+    *len = b.len;
     return b.data;
 }
 

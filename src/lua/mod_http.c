@@ -941,10 +941,7 @@ static int l_cookie_jar(lua_State *L)
                                    {"clear", jar_clear},
                                    {NULL, NULL}};
     lua_newtable(L);
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushcfunction(L, f->func);
-        lua_setfield(L, -2, f->name);
-    }
+    luaL_register(L, NULL, fns);
     return 1;
 }
 
@@ -969,10 +966,7 @@ int sv_lua_open_http(lua_State *L)
         {NULL, NULL},
     };
     lua_newtable(L);
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushcfunction(L, f->func);
-        lua_setfield(L, -2, f->name);
-    }
+    luaL_register(L, NULL, fns);
     return 1;
 }
 

@@ -138,9 +138,6 @@ int sv_lua_open_metrics(lua_State *L)
                                    {"Trend", l_trend},
                                    {NULL, NULL}};
     lua_newtable(L);
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushcfunction(L, f->func);
-        lua_setfield(L, -2, f->name);
-    }
+    luaL_register(L, NULL, fns);
     return 1;
 }

@@ -262,10 +262,7 @@ int sv_lua_open_salvo(lua_State *L)
     lua_newtable(L); /* M */
     static const luaL_Reg fns[] = {
         {"sleep", sv_lua_sleep}, {"fail", l_fail}, {"log", l_log}, {NULL, NULL}};
-    for (const luaL_Reg *f = fns; f->name; f++) {
-        lua_pushcfunction(L, f->func);
-        lua_setfield(L, -2, f->name);
-    }
+    luaL_register(L, NULL, fns);
     push_env(L, s->host->plan);
     lua_setfield(L, -2, "env");
     push_proxy(L, l_vu_index);

@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,25 @@ void sv_buf_consume(sv_buf_t *b, size_t n)
     }
     memmove(b->data, b->data + n, b->len - n);
     b->len -= n;
+}
+
+int sv_read_file(const char *path, sv_buf_t *b)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -errno;
+    sv_buf_init(b, SIZE_MAX);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        sv_buf_append(b, chunk, n);
+    int rc = ferror(f) ? -EIO : 0;
+    fclose(f);
+    sv_buf_append(b, "", 1);
+    b->len--;
+    if (rc != 0)
+        sv_buf_free(b);
+    return rc;
 }
 
 uint64_t sv_hash(const void *p, size_t n)

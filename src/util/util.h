@@ -83,6 +83,10 @@ static inline void sv_buf_reset(sv_buf_t *b)
     b->len = 0;
 }
 
+/* Reads a whole file into b (NUL-terminated after b->len). 0, or a negative errno
+ * (libuv style) with b empty. */
+int sv_read_file(const char *path, sv_buf_t *b);
+
 /* 64-bit FNV-1a, for hash tables. */
 uint64_t sv_hash(const void *p, size_t n);
 
