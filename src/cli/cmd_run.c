@@ -431,6 +431,7 @@ static int report_results(run_args_t *a, sv_report_t *report, bool progress)
         if (sv_script_handle_summary(a->script, json, &handled, err) != 0) {
             sv_cli_error("handle_summary: %s", err);
             code = SV_EXIT_SCRIPT_ERROR;
+            handled = false; /* the default summary, rather than nothing */
         }
         free(json);
     }
@@ -455,8 +456,12 @@ static int execute(run_args_t *a)
         sv_output_banner(stdout, plan, sv_engine_workers_for(plan));
     if (a->script) {
         if (sv_script_setup(a->script, err) != 0) {
-            sv_cli_error("%s", err);
-            return SV_EXIT_SCRIPT_ERROR;
+            const char *aborted = sv_script_aborted(a->script);
+            if (aborted)
+                sv_cli_error("setup() aborted the test: %s", aborted);
+            else
+                sv_cli_error("%s", err);
+            return aborted ? SV_EXIT_SCRIPT_ABORT : SV_EXIT_SCRIPT_ERROR;
         }
         opts.setup_json = sv_script_setup_json(a->script);
     }
@@ -474,10 +479,11 @@ static int execute(run_args_t *a)
         sv_script_merge_samples(a->script, report.totals);
     }
     int failure = report_results(a, &report, progress);
-    int code = report.aborted       ? SV_EXIT_SCRIPT_ABORT
-               : report.interrupted ? SV_EXIT_EXTERNAL_ABORT
-               : teardown           ? SV_EXIT_SCRIPT_ERROR
-                                    : failure;
+    bool teardown_aborted = teardown && sv_script_aborted(a->script);
+    int code = report.aborted || teardown_aborted ? SV_EXIT_SCRIPT_ABORT
+               : report.interrupted               ? SV_EXIT_EXTERNAL_ABORT
+               : teardown                         ? SV_EXIT_SCRIPT_ERROR
+                                                  : failure;
     if (report.aborted)
         sv_cli_error("the test was aborted: %s", report.aborted);
     if (report.abandoned) {

@@ -71,6 +71,11 @@ int sv_script_teardown(sv_script_t *s, char *err)
     return sv_lua_run_teardown(s->lua, s->setup_json, err);
 }
 
+const char *sv_script_aborted(const sv_script_t *s)
+{
+    return sv_lua_aborted(s->lua);
+}
+
 void sv_script_merge_samples(sv_script_t *s, sv_registry_t *totals)
 {
     sv_snapshot_t *snap = sv_snapshot_new();

@@ -20,6 +20,8 @@ int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, char *err);
 int sv_script_setup(sv_script_t *s, char *err);
 const char *sv_script_setup_json(const sv_script_t *s);
 int sv_script_teardown(sv_script_t *s, char *err);
+/* test.abort()'s reason when setup or teardown called it, or NULL. */
+const char *sv_script_aborted(const sv_script_t *s);
 /* Adds the samples setup and teardown made to totals. */
 void sv_script_merge_samples(sv_script_t *s, sv_registry_t *totals);
 int sv_script_handle_summary(sv_script_t *s, const char *summary_json, bool *handled, char *err);

@@ -34,6 +34,7 @@ struct sv_lua_state {
     sv_lua_vu_t *ready;
     bool idle_active;
     uint64_t errors_logged, errors_suppressed, last_error_log_ns;
+    char *aborted; /* test.abort()'s reason, on a state without an abort host */
     check_slot_t checks[CHECK_CACHE];
     int n_checks;
 };
@@ -69,6 +70,8 @@ void sv_lua_enter(sv_lua_state_t *s, sv_lua_vu_t *vu);
  * call for the message). */
 sv_lua_vu_t *sv_lua_current(lua_State *L, const char *what);
 sv_lua_state_t *sv_lua_state_of(lua_State *L);
+/* Prints the count of iteration errors the rate limit held back, if any. */
+void sv_lua_flush_error_log(sv_lua_state_t *s);
 /* Resumes vu's coroutine with nargs values on its stack. */
 void sv_lua_resume(sv_lua_vu_t *vu, int nargs);
 /* Parses a k6 duration given as a string or a number of milliseconds. */

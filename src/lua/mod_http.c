@@ -695,9 +695,32 @@ static bool follow_redirect(call_t *c, const sv_h1_response_t *head)
         sv_cookie_jar_header(&c->vu->jar, &u, unix_now(), &cookies);
         sv_url_free(&u);
     }
-    sv_http_header_t h = {"Cookie", cookies.data};
+    /* 307 and 308 resend the same request: its headers (but Host, Content-Length and
+     * Cookie, which are made anew) and its body. */
+    sv_http_header_t h[SV_H1_MAX_HEADERS + 1];
+    size_t n = 0;
+    sv_span_t body = {NULL, 0};
+    sv_h1_request_t orig;
+    int hl = keep_method ? sv_h1_parse_request(c->use->wire.data, c->use->wire.len, &orig) : -1;
+    for (size_t i = 0; hl > 0 && i < orig.num_headers; i++) {
+        sv_span_t name = orig.headers[i].name;
+        if (sv_span_ieq(name, "host") || sv_span_ieq(name, "content-length") ||
+            sv_span_ieq(name, "cookie"))
+            continue;
+        h[n++] =
+            (sv_http_header_t){sv_xstrndup(name.ptr, name.len),
+                               sv_xstrndup(orig.headers[i].value.ptr, orig.headers[i].value.len)};
+    }
+    if (hl > 0)
+        body = (sv_span_t){c->use->wire.data + hl, c->use->wire.len - (size_t)hl};
+    if (cookies.len)
+        h[n++] = (sv_http_header_t){sv_xstrdup("Cookie"), sv_xstrdup(cookies.data)};
     sv_http_request_t next;
-    int rc = sv_http_request_init(&next, method, target, &h, cookies.len ? 1 : 0, NULL, 0, &why);
+    int rc = sv_http_request_init(&next, method, target, h, n, body.ptr, body.len, &why);
+    for (size_t i = 0; i < n; i++) {
+        free((char *)h[i].name);
+        free((char *)h[i].value);
+    }
     sv_buf_free(&cookies);
     if (rc != 0) {
         free(target);

@@ -16,8 +16,13 @@ static const char salvo_src[] =
     "local C, M = ...\n"
     "local pairs, pcall, type, error, unpack, maxn = pairs, pcall, type, error, unpack, "
     "table.maxn\n"
-    "local record, enter, leave = C.record_check, C.group_enter, C.group_leave\n"
+    "local record, enter, leave, in_vu = C.record_check, C.group_enter, C.group_leave, C.in_vu\n"
+    "local where = 'is not allowed in the init stage (call it inside a function such as "
+    "default or setup)'\n"
     "function M.check(val, checks, tags)\n"
+    "  if not in_vu() then error('check() ' .. where, 2) end\n"
+    "  if type(checks) ~= 'table' then error('check(value, checks): checks must be a table', 2) "
+    "end\n"
     "  local all = true\n"
     "  for name, fn in pairs(checks) do\n"
     "    local pass = fn\n"
@@ -29,6 +34,12 @@ static const char salvo_src[] =
     "  return all\n"
     "end\n"
     "function M.group(name, fn)\n"
+    "  if not in_vu() then error('group() ' .. where, 2) end\n"
+    "  if type(name) ~= 'string' then error('group(name, fn): name must be a string', 2) end\n"
+    "  if name:find('::', 1, true) then\n"
+    "    error('group names cannot contain \\'::\\' (got \"' .. name .. '\")', 2)\n"
+    "  end\n"
+    "  if type(fn) ~= 'function' then error('group(name, fn): fn must be a function', 2) end\n"
     "  enter(name)\n"
     "  local r = {pcall(fn)}\n"
     "  leave()\n"
@@ -111,6 +122,12 @@ static int l_group_enter(lua_State *L)
     return 0;
 }
 
+static int l_in_vu(lua_State *L)
+{
+    lua_pushboolean(L, sv_lua_state_of(L)->current != NULL);
+    return 1;
+}
+
 static int l_group_leave(lua_State *L)
 {
     sv_lua_vu_t *vu = sv_lua_current(L, "group()");
@@ -163,29 +180,40 @@ static int l_fail(lua_State *L)
     return lua_error(L);
 }
 
-static void log_prefix(lua_State *L, FILE *f)
+static void log_prefix(lua_State *L, sv_buf_t *out)
 {
     sv_lua_state_t *s = sv_lua_state_of(L);
-    if (s->current)
-        fprintf(f, "[VU %u iter %llu] ", s->current->id,
-                (unsigned long long)(s->current->iteration ? s->current->iteration - 1 : 0));
+    if (s->current && s->current->id)
+        sv_buf_printf(out, "[VU %u iter %llu] ", s->current->id,
+                      (unsigned long long)(s->current->iteration ? s->current->iteration - 1 : 0));
+    else if (s->current)
+        sv_buf_printf(out, "[%s] ", s->current->exec);
     else
-        fputs("[init] ", f);
+        sv_buf_printf(out, "[init] ");
 }
 
+/* One write per line, so lines from different workers never interleave. */
 static int l_log(lua_State *L)
 {
     int n = lua_gettop(L);
+    sv_buf_t line;
+    sv_buf_init(&line, SIZE_MAX);
+    log_prefix(L, &line);
     lua_getglobal(L, "tostring");
-    log_prefix(L, stderr);
     for (int i = 1; i <= n; i++) {
         lua_pushvalue(L, -1);
         lua_pushvalue(L, i);
         lua_call(L, 1, 1);
-        fprintf(stderr, "%s%s", i > 1 ? "\t" : "", lua_tostring(L, -1));
+        size_t len;
+        const char *text = lua_tolstring(L, -1, &len);
+        if (i > 1)
+            sv_buf_append(&line, "\t", 1);
+        sv_buf_append(&line, text ? text : "", text ? len : 0);
         lua_pop(L, 1);
     }
-    fputc('\n', stderr);
+    sv_buf_append(&line, "\n", 1);
+    fwrite(line.data, 1, line.len, stderr);
+    sv_buf_free(&line);
     return 0;
 }
 
@@ -195,6 +223,8 @@ static int l_abort(lua_State *L)
     const char *reason = luaL_optstring(L, 1, "test.abort() called");
     if (s->host->abort)
         s->host->abort(s->host->host_arg, reason);
+    else if (s->aborted == NULL)
+        s->aborted = sv_xstrdup(reason);
     return luaL_error(L, "test aborted: %s", reason);
 }
 
@@ -283,6 +313,8 @@ int sv_lua_open_salvo(lua_State *L)
     lua_setfield(L, -2, "group_enter");
     lua_pushcfunction(L, l_group_leave);
     lua_setfield(L, -2, "group_leave");
+    lua_pushcfunction(L, l_in_vu);
+    lua_setfield(L, -2, "in_vu");
     if (luaL_loadbuffer(L, salvo_src, strlen(salvo_src), "=salvo") != 0)
         return lua_error(L);
     lua_insert(L, -2);

@@ -198,8 +198,10 @@ void sv_lua_state_free(sv_lua_state_t *s)
 {
     if (s == NULL)
         return;
+    sv_lua_flush_error_log(s);
     if (s->host->loop)
         uv_close((uv_handle_t *)&s->idle, NULL);
+    free(s->aborted);
     for (int i = 0; i < s->n_checks; i++)
         free(s->checks[i].name);
     sv_lua_http_cleanup(s->L);
@@ -480,8 +482,8 @@ int sv_lua_handle_summary(sv_lua_state_t *s, const char *summary_json, bool *han
 
 int sv_lua_set_setup_data(sv_lua_state_t *s, const char *json, char *err)
 {
-    if (json == NULL)
-        return 0;
+    if (json == NULL || strcmp(json, "null") == 0)
+        return 0; /* no setup(), or it returned nothing: VUs get nil */
     lua_State *L = s->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_cjson);
     lua_getfield(L, -1, "decode");
@@ -495,4 +497,9 @@ int sv_lua_set_setup_data(sv_lua_state_t *s, const char *json, char *err)
     s->ref_setup_data = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pop(L, 1);
     return 0;
+}
+
+const char *sv_lua_aborted(const sv_lua_state_t *s)
+{
+    return s->aborted;
 }

@@ -23,15 +23,21 @@ static void log_error(sv_lua_vu_t *vu, const char *msg)
         s->errors_suppressed++;
         return;
     }
-    if (s->errors_suppressed)
-        fprintf(stderr, "salvo: (%llu more iteration errors in the last second)\n",
-                (unsigned long long)s->errors_suppressed);
+    sv_lua_flush_error_log(s);
     fprintf(stderr, "salvo: error in VU %u, iteration %llu: %s\n", vu->id,
             (unsigned long long)(vu->iteration ? vu->iteration - 1 : 0),
             msg ? msg : "(no message)");
     s->errors_logged++;
     s->errors_suppressed = 0;
     s->last_error_log_ns = now;
+}
+
+void sv_lua_flush_error_log(sv_lua_state_t *s)
+{
+    if (s->errors_suppressed)
+        fprintf(stderr, "salvo: (%llu more iteration errors in the last second)\n",
+                (unsigned long long)s->errors_suppressed);
+    s->errors_suppressed = 0;
 }
 
 static void new_coroutine(sv_lua_vu_t *vu)
@@ -56,7 +62,8 @@ static int push_start(sv_lua_vu_t *vu)
     lua_rawgeti(co, LUA_REGISTRYINDEX, s->ref_base);
     lua_getfield(co, -1, vu->exec);
     lua_remove(co, -2);
-    if (vu->once && s->host->setup_json && strcmp(vu->exec, "teardown") == 0) {
+    if (vu->once && s->host->setup_json && strcmp(s->host->setup_json, "null") != 0 &&
+        strcmp(vu->exec, "teardown") == 0) {
         lua_rawgeti(co, LUA_REGISTRYINDEX, s->ref_cjson);
         lua_getfield(co, -1, "decode");
         lua_remove(co, -2);
@@ -235,7 +242,13 @@ void sv_lua_vu_iterate(sv_lua_vu_t *vu)
         vu->again = true; /* run() goes on with it once the current resume unwinds */
         return;
     }
-    run(vu, push_start(vu));
+    if (vu->once) {
+        run(vu, push_start(vu));
+        return;
+    }
+    /* The driver contract: an iteration never ends inside iterate. One that does no
+     * I/O would, so every start goes through the loop (a pass, not a syscall). */
+    defer(vu);
 }
 
 void sv_lua_vu_interrupt(sv_lua_vu_t *vu)

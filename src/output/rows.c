@@ -83,8 +83,9 @@ size_t sv_summary_errors(const sv_report_t *r, sv_error_kind_t **out)
     while ((s = sv_registry_next(r->totals, &cursor)) != NULL) {
         const char *code =
             s->metric == SV_M_HTTP_REQS ? sv_tagset_get(s->tags, "error_code") : NULL;
-        if (code == NULL)
-            continue;
+        const char *expected = sv_tagset_get(s->tags, "expected_response");
+        if (code == NULL || (expected && strcmp(expected, "true") == 0))
+            continue; /* not a failed request: e.g. a 404 the script expects */
         const char *err = sv_tagset_get(s->tags, "error");
         const char *status = sv_tagset_get(s->tags, "status");
         char *message =
