@@ -327,8 +327,8 @@ static bool expected_status(const call_opts_t *o, int status)
     return false;
 }
 
-static void push_response(lua_State *L, const sv_http_result_t *res, const char *url,
-                          int response_type)
+static void push_response(lua_State *L, const sv_http_result_t *res, const char *method,
+                          const char *url, int response_type)
 {
     response_t *r = lua_newuserdata(L, sizeof(*r) + res->head.len);
     r->status = res->status;
@@ -355,7 +355,19 @@ static void push_response(lua_State *L, const sv_http_result_t *res, const char 
     lua_setfield(L, -2, "body");
     lua_pushstring(L, url);
     lua_setfield(L, -2, "url");
+    lua_pushstring(L, method);
+    lua_setfield(L, -2, "__method");
     lua_setfenv(L, -2);
+}
+
+/* r.request: what was sent last (after redirects), as k6 gives it. */
+static void push_request(lua_State *L, int fenv)
+{
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, fenv, "__method");
+    lua_setfield(L, -2, "method");
+    lua_getfield(L, fenv, "url");
+    lua_setfield(L, -2, "url");
 }
 
 /* "content-type" -> "Content-Type": the form k6 gives header names. */
@@ -476,6 +488,8 @@ static int response_index(lua_State *L)
             push_headers(L, r);
         else if (strcmp(k, "timings") == 0)
             push_timings(L, r);
+        else if (strcmp(k, "request") == 0)
+            push_request(L, lua_gettop(L));
         else
             return 0;
         lua_pushvalue(L, -1);
@@ -758,7 +772,7 @@ static void batch_done(call_t *c, const sv_http_result_t *res)
     batch_t *b = c->batch;
     lua_State *L = c->vu->s->L; /* the state's main thread is idle: build the value there */
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->ref_results);
-    push_response(L, res, c->url, c->opts.response_type);
+    push_response(L, res, c->use->method, c->url, c->opts.response_type);
     lua_rawseti(L, -2, c->slot + 1);
     lua_pop(L, 1);
     if (--b->remaining > 0)
@@ -795,7 +809,7 @@ static void on_response(sv_http_result_t *res, void *arg)
     }
     if (have_head && follow_redirect(c, &head))
         return;
-    push_response(vu->co, res, c->url, c->opts.response_type);
+    push_response(vu->co, res, c->use->method, c->url, c->opts.response_type);
     sv_lua_resume(vu, 1);
 }
 
