@@ -81,6 +81,8 @@ bool sv_lua_duration(lua_State *L, int idx, uint64_t *ns);
 const sv_tagset_t *sv_lua_tags(sv_lua_vu_t *vu, lua_State *L, int tags_idx);
 
 int sv_lua_sleep(lua_State *L);
+/* salvo.log and print: one line on stderr, prefixed with the VU and iteration. */
+int sv_lua_log(lua_State *L);
 
 /* mod_http.c: frees the state's request cache; a VU's call bookkeeping. */
 void sv_lua_http_cleanup(lua_State *L);

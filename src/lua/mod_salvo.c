@@ -193,7 +193,7 @@ static void log_prefix(lua_State *L, sv_buf_t *out)
 }
 
 /* One write per line, so lines from different workers never interleave. */
-static int l_log(lua_State *L)
+int sv_lua_log(lua_State *L)
 {
     int n = lua_gettop(L);
     sv_buf_t line;
@@ -291,7 +291,7 @@ int sv_lua_open_salvo(lua_State *L)
     sv_lua_state_t *s = sv_lua_state_of(L);
     lua_newtable(L); /* M */
     static const luaL_Reg fns[] = {
-        {"sleep", sv_lua_sleep}, {"fail", l_fail}, {"log", l_log}, {NULL, NULL}};
+        {"sleep", sv_lua_sleep}, {"fail", l_fail}, {"log", sv_lua_log}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
     push_env(L, s->host->plan);
     lua_setfield(L, -2, "env");
@@ -320,12 +320,5 @@ int sv_lua_open_salvo(lua_State *L)
     lua_insert(L, -2);
     lua_pushvalue(L, -3);
     lua_call(L, 2, 0);
-
-    /* print() logs like salvo.log() */
-    lua_pushcfunction(L, l_log);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_base);
-    lua_insert(L, -2);
-    lua_setfield(L, -2, "print");
-    lua_pop(L, 1);
     return 1;
 }

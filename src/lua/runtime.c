@@ -165,6 +165,8 @@ int sv_lua_state_new(sv_lua_state_t **out, const char *script_path, sv_lua_host_
         abort();
     }
     luaL_openlibs(L);
+    lua_pushcfunction(L, sv_lua_log); /* print() logs like salvo.log(), on stderr */
+    lua_setglobal(L, "print");
     lua_pushlightuserdata(L, (void *)&state_key);
     lua_pushlightuserdata(L, s);
     lua_rawset(L, LUA_REGISTRYINDEX);
