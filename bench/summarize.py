@@ -3,6 +3,11 @@
 
   summarize.py wrk   WRK_OUTPUT TIME_FILE CONNS ROUND RC   -> one JSON line on stdout
   summarize.py salvo EXPORT_JSON TIME_FILE CONNS ROUND RC  -> one JSON line on stdout
+  summarize.py salvo-script EXPORT_JSON TIME_FILE CONNS ROUND RC -> the same, for a script run
+  summarize.py sleep EXPORT_JSON TIME_FILE VUS RC RSS_KB NGINX_ACTIVE SAMPLE_S [SNAP_BEFORE SNAP_AFTER]
+      -> one JSON line for a memory run (bench/script-sleep.lua): salvo's VmRSS and
+         nginx's active connections (without the status request) sampled SAMPLE_S
+         seconds into the run
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
   summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx request) counters, JSON
   summarize.py quiet NGINX_PID MAX_WAIT_S THRESHOLD_PCT    -> wait (at most MAX_WAIT_S) until
@@ -10,7 +15,9 @@
 
 The wrk and salvo forms take optional trailing "SNAP_BEFORE SNAP_AFTER" files
 (from `snap`) to estimate how much CPU other processes on the machine used
-during the run (a noise indicator: the benchmark assumes a quiet machine).
+during the run (a noise indicator: the benchmark assumes a quiet machine), and
+an optional "--scenario url|script" naming the report section the run belongs
+to (default url: the --url comparison; script: the bench/script-hello.lua one).
 
 TIME_FILE is what `/usr/bin/time -f '%U %S %M %e' -o TIME_FILE` wrote: user and
 system CPU seconds, peak RSS in KB, elapsed seconds (possibly preceded by a
@@ -71,6 +78,9 @@ def parse_salvo(export_path):
             "p50_ms": float(m["http_req_duration"]["med"]),
             "p99_ms": float(d["salvo"]["trends"]["http_req_duration"]["p(99)"]),
             "errors": int(failed),
+            "iterations": int(m.get("iterations", {}).get("count", 0)),
+            "checks_passes": int(m.get("checks", {}).get("passes", 0)),
+            "checks_fails": int(m.get("checks", {}).get("fails", 0)),
             "saturated": bool(gen.get("saturated", False)),
             "saturation_reason": gen.get("reason", "")}
 
@@ -146,27 +156,71 @@ def cmd_quiet(args):
             waited = True
 
 
-def cmd_run(tool, args):
+def take_option(args, name, default):
+    """Removes "name VALUE" from args; returns VALUE (or default)."""
+    if name in args:
+        i = args.index(name)
+        if i + 1 >= len(args):
+            raise SystemExit(f"summarize: {name} needs a value")
+        value = args[i + 1]
+        del args[i:i + 2]
+        return value
+    return default
+
+
+def cmd_run(tool, args, scenario):
     out_path, time_path, conns, rnd, rc = args[:5]
     r = parse_wrk(out_path) if tool == "wrk" else parse_salvo(out_path)
+    if tool == "salvo-script":
+        # A failed check or an iteration without its one request is an error too.
+        r["errors"] += r["checks_fails"]
+        r["count_mismatch"] = not (r["checks_passes"] + r["checks_fails"] == r["iterations"] ==
+                                   r["requests"])
     r.update(parse_time(time_path))
     cpu = r["user_s"] + r["sys_s"]
-    r.update({"tool": tool, "conns": int(conns), "round": int(rnd), "rc": int(rc),
-              "cpu_s": cpu, "req_per_cpu_s": r["requests"] / cpu if cpu > 0 else float("nan")})
-    if len(args) == 7:
-        a, b = (json.load(open(p, encoding="utf-8")) for p in args[5:7])
+    r.update({"tool": tool, "scenario": scenario, "conns": int(conns), "round": int(rnd),
+              "rc": int(rc), "cpu_s": cpu,
+              "req_per_cpu_s": r["requests"] / cpu if cpu > 0 else float("nan")})
+    r.update(snap_deltas(args[5:7], cpu, r["elapsed_s"]))
+    print(json.dumps(r))
+
+
+def snap_deltas(snaps, gen_cpu_s, elapsed_s, status_requests=1):
+    """Noise and count figures from the `snap` files taken before and after a run.
+    status_requests: stub_status requests made between the two snaps' own requests
+    plus the "after" one (they are not the generator's)."""
+    r = {}
+    if len(snaps) == 2:
+        a, b = (json.load(open(p, encoding="utf-8")) for p in snaps)
         hz = a["hz"]
         nginx_s = (b["nginx"] - a["nginx"]) / hz
         busy_s = (b["task_busy"] - a["task_busy"]) / hz
         # CPU time of tasks other than nginx and the generator, as % of one CPU.
-        other = max(0.0, busy_s - nginx_s - cpu)
-        el = r["elapsed_s"] or float("nan")
+        other = max(0.0, busy_s - nginx_s - gen_cpu_s)
+        el = elapsed_s or float("nan")
         r.update({"nginx_cpu_s": nginx_s, "other_cpu_pct": 100.0 * other / el,
                   "softirq_s": (b["softirq"] - a["softirq"]) / hz,
                   "steal_pct": 100.0 * (b["steal"] - a["steal"]) / hz / el})
         if "nginx_requests" in a and "nginx_requests" in b:
-            # Requests nginx received during the run; the "after" status request is not one.
-            r["server_requests"] = b["nginx_requests"] - a["nginx_requests"] - 1
+            # Requests nginx received during the run; the status requests are not.
+            r["server_requests"] = b["nginx_requests"] - a["nginx_requests"] - status_requests
+    return r
+
+
+def cmd_sleep(args):
+    export_path, time_path, vus, rc, rss_kb, active, sample_s = args[:7]
+    d = json.load(open(export_path, encoding="utf-8"))
+    m = d["metrics"]
+    r = {"tool": "salvo-sleep", "scenario": "memory", "vus": int(vus), "rc": int(rc),
+         "rss_kb": int(rss_kb), "nginx_active": int(active), "sample_s": float(sample_s),
+         "requests": int(m["http_reqs"]["count"]),
+         "iterations": int(m.get("iterations", {}).get("count", 0)),
+         "errors": int(m.get("http_req_failed", {}).get("passes", 0))}
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    r["cpu_s"] = cpu
+    # The mid-run sample asked stub_status once, and so does the "after" snap.
+    r.update(snap_deltas(args[7:9], cpu, r["elapsed_s"], status_requests=2))
     print(json.dumps(r))
 
 
@@ -184,37 +238,48 @@ def med(rows, key):
     return statistics.median(vals) if vals else float("nan")
 
 
-def cmd_report(args):
-    path, out, header = args[0], None, []
-    rest = args[1:]
-    while rest:
-        if rest[0] == "--out":
-            out, rest = rest[1], rest[2:]
-        elif rest[0] == "--header":
-            header.append(rest[1])
-            rest = rest[2:]
-        else:
-            raise SystemExit(f"summarize: unknown argument {rest[0]}")
-    runs = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
-    conns_list = sorted({r["conns"] for r in runs})
-    tools = ["wrk", "salvo"]
-    lines = list(header)
-    lines.append("")
-    lines.append("Medians over rounds:")
-    lines.append(f"{'tool':<6} {'conns':>5} {'rounds':>6} {'req/s':>10} {'req/CPU-s':>10} "
+SCRIPT_TARGET = 0.7   # salvo-script req/CPU-s over wrk's
+VU_KB_TARGET = 16.0   # KB of RSS per sleeping VU
+
+
+def medians_of(rows):
+    mm = {k: med(rows, k) for k in ("rps", "req_per_cpu_s", "cpu_s", "p50_ms", "p99_ms", "rss_mb")}
+    mm["errors"] = sum(r["errors"] for r in rows)
+    mm["rounds"] = len(rows)
+    return mm
+
+
+def median_line(tool, c, mm):
+    return (f"{tool:<12} {c:>5} {mm['rounds']:>6} {mm['rps']:>10.0f} {mm['req_per_cpu_s']:>10.0f} "
+            f"{mm['cpu_s']:>6.2f} {mm['p50_ms']:>7.3f} {mm['p99_ms']:>7.3f} "
+            f"{mm['rss_mb']:>7.1f} {mm['errors']:>6}")
+
+
+MEDIAN_HEADER = (f"{'tool':<12} {'conns':>5} {'rounds':>6} {'req/s':>10} {'req/CPU-s':>10} "
                  f"{'CPU s':>6} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'errors':>6}")
+
+
+def round_ratios(runs, c, tool):
+    """tool's req/CPU-s over wrk's, round by round (each against the wrk run before it)."""
+    by_round = {}
+    for r in runs:
+        if r["conns"] == c:
+            by_round.setdefault(r["round"], {})[r["tool"]] = r
+    return [v[tool]["req_per_cpu_s"] / v["wrk"]["req_per_cpu_s"]
+            for _, v in sorted(by_round.items()) if tool in v and "wrk" in v]
+
+
+def report_url(runs, lines):
+    conns_list = sorted({r["conns"] for r in runs})
+    lines.append("Medians over rounds (--url runs):")
+    lines.append(MEDIAN_HEADER)
     medians = {}
     for c in conns_list:
-        for t in tools:
+        for t in ("wrk", "salvo"):
             rows = [r for r in runs if r["tool"] == t and r["conns"] == c]
-            if not rows:
-                continue
-            mm = {k: med(rows, k) for k in ("rps", "req_per_cpu_s", "cpu_s", "p50_ms", "p99_ms", "rss_mb")}
-            mm["errors"] = sum(r["errors"] for r in rows)
-            medians[(t, c)] = mm
-            lines.append(f"{t:<6} {c:>5} {len(rows):>6} {mm['rps']:>10.0f} {mm['req_per_cpu_s']:>10.0f} "
-                         f"{mm['cpu_s']:>6.2f} {mm['p50_ms']:>7.3f} {mm['p99_ms']:>7.3f} "
-                         f"{mm['rss_mb']:>7.1f} {mm['errors']:>6}")
+            if rows:
+                medians[(t, c)] = medians_of(rows)
+                lines.append(median_line(t, c, medians[(t, c)]))
     lines.append("")
     lines.append("salvo/wrk (ratio of medians); targets: req/CPU-s >= 1.0x at every count, "
                  "peak RSS <= 2.0x at 1000 connections:")
@@ -234,44 +299,142 @@ def cmd_report(args):
     lines.append("")
     lines.append("salvo/wrk req/CPU-s round by round (each salvo run against the wrk run just before it):")
     for c in conns_list:
-        by_round = {}
-        for r in runs:
-            if r["conns"] == c:
-                by_round.setdefault(r["round"], {})[r["tool"]] = r
-        ratios = [v["salvo"]["req_per_cpu_s"] / v["wrk"]["req_per_cpu_s"]
-                  for _, v in sorted(by_round.items()) if "salvo" in v and "wrk" in v]
+        ratios = round_ratios(runs, c, "salvo")
         if ratios:
             lines.append(f"  {c:>5} conns: " + "  ".join(f"{x:.2f}x" for x in ratios) +
                          f"   (median {statistics.median(ratios):.2f}x)")
+
+
+def report_script(runs, lines):
+    lines.append("Script bench/script-hello.lua (per iteration: one http.get, one salvo.check), "
+                 "medians over rounds:")
+    lines.append(MEDIAN_HEADER)
+    conns_list = sorted({r["conns"] for r in runs})
+    for c in conns_list:
+        w = [r for r in runs if r["tool"] == "wrk" and r["conns"] == c]
+        s = [r for r in runs if r["tool"] == "salvo-script" and r["conns"] == c]
+        if w:
+            lines.append(median_line("wrk", c, medians_of(w)))
+        if s:
+            lines.append(median_line("salvo-script", c, medians_of(s)))
+        if not (w and s):
+            continue
+        mw, ms = medians_of(w), medians_of(s)
+        eff = ms["req_per_cpu_s"] / mw["req_per_cpu_s"]
+        ratios = round_ratios(runs, c, "salvo-script")
+        lines.append(f"  salvo-script/wrk at {c} conns: req/CPU-s {eff:5.3f}x (ratio of medians; target "
+                     f">= {SCRIPT_TARGET}x: {'met' if eff >= SCRIPT_TARGET else 'NOT met'}); round by round "
+                     + "  ".join(f"{x:.2f}x" for x in ratios) +
+                     f"; req/s {ms['rps'] / mw['rps']:5.3f}x; peak RSS {ms['rss_mb'] / mw['rss_mb']:5.3f}x")
+    bad = [r for r in runs if r.get("count_mismatch")]
+    if bad:
+        lines.append("WARNING: script runs whose requests, iterations and checks disagree: " + ", ".join(
+            f"round {r['round']} (requests {r['requests']}, iterations {r['iterations']}, checks "
+            f"{r['checks_passes']}+{r['checks_fails']})" for r in bad))
+    elif any(r["tool"] == "salvo-script" for r in runs):
+        lines.append("  every script run: one request, one iteration and one passed check per "
+                     "iteration (requests = iterations = checks passed)")
+
+
+def report_memory(runs, lines):
+    lines.append("Memory per VU (bench/script-sleep.lua: one http.get, then salvo.sleep(30)); salvo's "
+                 "VmRSS and nginx's active connections sampled while the VUs sleep:")
+    lines.append(f"{'VUs':>6} {'sample s':>8} {'VmRSS KB':>9} {'nginx conns':>11} {'requests':>8} "
+                 f"{'nginx reqs':>10} {'peak RSS MB':>11} {'CPU s':>6} {'elapsed s':>9} {'errors':>6} {'rc':>3}"
+                 f" {'other CPU%':>10}")
+    for r in sorted(runs, key=lambda r: r["vus"]):
+        lines.append(f"{r['vus']:>6} {r['sample_s']:>8.1f} {r['rss_kb']:>9} {r['nginx_active']:>11} "
+                     f"{r['requests']:>8} {fmt(r.get('server_requests')):>10} {r['rss_mb']:>11.1f} "
+                     f"{r['cpu_s']:>6.2f} {r['elapsed_s']:>9.1f} {r['errors']:>6} {r['rc']:>3}"
+                     f" {fmt(r.get('other_cpu_pct')):>10}")
+    base = min(runs, key=lambda r: r["vus"])
+    top = max(runs, key=lambda r: r["vus"])
+    if top["vus"] > base["vus"]:
+        per_vu = (top["rss_kb"] - base["rss_kb"]) / (top["vus"] - base["vus"])
+        lines.append(f"  KB per VU = ({top['rss_kb']} - {base['rss_kb']}) / {top['vus'] - base['vus']} = "
+                     f"{per_vu:.2f} KB (target <= {VU_KB_TARGET:.0f} KB: "
+                     f"{'met' if per_vu <= VU_KB_TARGET else 'NOT met'})")
+    for r in runs:
+        if r["nginx_active"] < r["vus"]:
+            lines.append(f"WARNING: with {r['vus']} VUs nginx held only {r['nginx_active']} connections "
+                         f"at {r['sample_s']:.0f} s: not every VU was connected and asleep")
+        if r["requests"] != r["vus"] or r["iterations"] != r["vus"]:
+            lines.append(f"WARNING: with {r['vus']} VUs salvo counted {r['requests']} requests and "
+                         f"{r['iterations']} iterations (expected {r['vus']} each)")
+    if all(r["nginx_active"] >= r["vus"] for r in runs):
+        lines.append("  every VU held its connection at the sample (nginx's count, the status request "
+                     "itself not included)")
+
+
+def cmd_report(args):
+    path, out, header = args[0], None, []
+    rest = args[1:]
+    while rest:
+        if rest[0] == "--out":
+            out, rest = rest[1], rest[2:]
+        elif rest[0] == "--header":
+            header.append(rest[1])
+            rest = rest[2:]
+        else:
+            raise SystemExit(f"summarize: unknown argument {rest[0]}")
+    runs = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
+    for r in runs:
+        r.setdefault("scenario", "url")
+    gen_runs = [r for r in runs if r["scenario"] in ("url", "script")]
+    url_runs = [r for r in runs if r["scenario"] == "url"]
+    script_runs = [r for r in runs if r["scenario"] == "script"]
+    memory_runs = [r for r in runs if r["scenario"] == "memory"]
+    tools = ["wrk", "salvo", "salvo-script"]
+    lines = list(header)
+    if url_runs:
+        lines.append("")
+        report_url(url_runs, lines)
+    if script_runs:
+        lines.append("")
+        report_script(script_runs, lines)
+    if memory_runs:
+        lines.append("")
+        report_memory(memory_runs, lines)
     lines.append("")
     lines.append("Every run:")
-    lines.append(f"{'tool':<6} {'conns':>5} {'round':>5} {'requests':>9} {'req/s':>10} {'user s':>6} "
-                 f"{'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'err':>4} {'rc':>3}"
-                 f" {'nginx reqs-gen':>14} {'nginx CPU%':>10} {'other CPU%':>10} {'steal%':>6}")
-    for r in sorted(runs, key=lambda r: (r["conns"], r["round"], tools.index(r["tool"]))):
+    lines.append(f"{'scenario':<8} {'tool':<12} {'conns':>5} {'round':>5} {'requests':>9} {'req/s':>10} "
+                 f"{'user s':>6} {'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} "
+                 f"{'err':>4} {'rc':>3} {'nginx reqs-gen':>14} {'nginx CPU%':>10} {'other CPU%':>10} "
+                 f"{'steal%':>6}")
+    order = {"url": 0, "script": 1}
+    for r in sorted(gen_runs, key=lambda r: (order[r["scenario"]], r["conns"], r["round"],
+                                             tools.index(r["tool"]))):
         p50 = r["p50_ms"] if r["p50_ms"] is not None else float("nan")
         p99 = r["p99_ms"] if r["p99_ms"] is not None else float("nan")
-        lines.append(f"{r['tool']:<6} {r['conns']:>5} {r['round']:>5} {r['requests']:>9} {r['rps']:>10.0f} "
-                     f"{r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['req_per_cpu_s']:>10.0f} {p50:>7.3f} "
-                     f"{p99:>7.3f} {r['rss_mb']:>7.1f} {r['errors']:>4} {r['rc']:>3}"
+        lines.append(f"{r['scenario']:<8} {r['tool']:<12} {r['conns']:>5} {r['round']:>5} {r['requests']:>9} "
+                     f"{r['rps']:>10.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['req_per_cpu_s']:>10.0f} "
+                     f"{p50:>7.3f} {p99:>7.3f} {r['rss_mb']:>7.1f} {r['errors']:>4} {r['rc']:>3}"
                      f" {fmt(r['server_requests'] - r['requests'] if 'server_requests' in r else None):>14}"
                      f" {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
+
+    def name(r):
+        if r["scenario"] == "memory":
+            return f"memory {r['vus']} VUs"
+        where = "script " if r["scenario"] == "script" and r["tool"] == "wrk" else ""
+        return f"{where}{r['tool']} c={r['conns']} round {r['round']}"
     noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) > 10 or (r.get("steal_pct") or 0) > 5]
     if noisy:
         lines.append("")
         lines.append("NOTE: other processes (or the hypervisor: steal) took more than 10% (5%) of a CPU during: " +
-                     ", ".join(f"{r['tool']} c={r['conns']} round {r['round']}" for r in noisy) +
+                     ", ".join(name(r) for r in noisy) +
                      "; the machine was not quiet, so those runs are less trustworthy.")
     # Count check: nginx saw every request the generator counted, plus at most the
-    # requests still in flight when the generator stopped (one per connection).
-    miscounted = [r for r in runs if "server_requests" in r and
+    # requests still in flight when the generator stopped (one per connection); the
+    # memory runs finish every iteration, so there the counts must be equal.
+    miscounted = [r for r in gen_runs if "server_requests" in r and
                   not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
+    miscounted += [r for r in memory_runs if "server_requests" in r and
+                   r["server_requests"] != r["requests"]]
     lines.append("")
     if any("server_requests" in r for r in runs):
         if miscounted:
             lines.append("WARNING: request counts disagree with nginx's (stub_status): " + ", ".join(
-                f"{r['tool']} c={r['conns']} round {r['round']}: generator {r['requests']}, "
-                f"nginx {r['server_requests']}" for r in miscounted))
+                f"{name(r)}: generator {r['requests']}, nginx {r['server_requests']}" for r in miscounted))
         else:
             lines.append("Count check: every run's request count matches nginx's stub_status counter "
                          "(within the requests in flight at the end).")
@@ -279,7 +442,7 @@ def cmd_report(args):
     if problems:
         lines.append("")
         lines.append("WARNING: runs with errors or a non-zero exit status: " +
-                     ", ".join(f"{r['tool']} c={r['conns']} round {r['round']}" for r in problems))
+                     ", ".join(name(r) for r in problems))
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if out:
@@ -291,8 +454,11 @@ def main():
     if len(sys.argv) < 2:
         raise SystemExit(__doc__)
     cmd, args = sys.argv[1], sys.argv[2:]
-    if cmd in ("wrk", "salvo") and len(args) in (5, 7):
-        cmd_run(cmd, args)
+    scenario = take_option(args, "--scenario", "url")
+    if cmd in ("wrk", "salvo", "salvo-script") and len(args) in (5, 7):
+        cmd_run(cmd, args, scenario)
+    elif cmd == "sleep" and len(args) in (7, 9):
+        cmd_sleep(args)
     elif cmd == "quiet" and len(args) == 3:
         cmd_quiet(args)
     elif cmd == "snap" and len(args) in (1, 2):

@@ -199,8 +199,7 @@ static bool read_attributes(sv_cookie_t *c, sv_span_t rest, const sv_url_t *url,
     return true;
 }
 
-int sv_cookie_jar_set(sv_cookie_jar_t *jar, const sv_url_t *url, sv_span_t set_cookie,
-                      int64_t now)
+int sv_cookie_jar_set(sv_cookie_jar_t *jar, const sv_url_t *url, sv_span_t set_cookie, int64_t now)
 {
     sv_span_t rest = set_cookie;
     sv_span_t pair = next_piece(&rest);

@@ -18,7 +18,10 @@
 
 static sv_cookie_jar_t jar;
 
-static void teardown(void) { sv_cookie_jar_clear(&jar); }
+static void teardown(void)
+{
+    sv_cookie_jar_clear(&jar);
+}
 
 TestSuite(cookies, .fini = teardown);
 
@@ -65,8 +68,7 @@ static void expect_header_at(const char *url_text, int64_t now, const char *want
         for (const char *p = want; *p; p++)
             want_n += *p == ';';
     }
-    cr_expect_str_eq(got, want, "Cookie header for %s: got '%s', want '%s'", url_text, got,
-                     want);
+    cr_expect_str_eq(got, want, "Cookie header for %s: got '%s', want '%s'", url_text, got, want);
     cr_expect_eq(n, want_n, "cookie count for %s: got %zu, want %zu", url_text, n, want_n);
     free(got);
 }
@@ -188,8 +190,7 @@ Test(cookies, default_path_edge_cases)
     for (size_t i = 0; i < SV_ARRAY_SIZE(cases); i++) {
         set_ok(cases[i].url, "x=1");
         cr_assert_eq(jar.n, 1, "%s", cases[i].url);
-        cr_expect_str_eq(jar.cookies[0].path, cases[i].path, "default path for %s",
-                         cases[i].url);
+        cr_expect_str_eq(jar.cookies[0].path, cases[i].path, "default path for %s", cases[i].url);
         sv_cookie_jar_clear(&jar);
     }
 }
