@@ -197,6 +197,24 @@ static int opt_env(void *ctx, const char *v)
     return 0;
 }
 
+/* --threshold 'http_req_duration{name:login}:p(95)<300' */
+static int opt_threshold(void *ctx, const char *v)
+{
+    const char *brace = strchr(v, '{'), *close = brace ? strchr(brace, '}') : NULL;
+    const char *colon = strchr(close ? close : v, ':');
+    if (colon == NULL || colon == v)
+        return bad_value("--threshold", v,
+                         "is not a threshold; write METRIC:EXPRESSION, e.g. "
+                         "'http_req_duration:p(95)<300'");
+    char *key = sv_xstrndup(v, (size_t)(colon - v));
+    const char *why;
+    int rc = sv_plan_add_threshold(&ARGS(ctx)->plan, key, colon + 1, false, 0, &why);
+    free(key);
+    if (rc != 0)
+        return sv_cli_error("--threshold: \"%s\": %s", v, why);
+    return 0;
+}
+
 static int opt_quiet(void *ctx, const char *v)
 {
     ARGS(ctx)->plan.quiet = true;
@@ -235,6 +253,10 @@ static const sv_opt_t run_options[] = {
      opt_summary_export},
     {"tag", 0, "KEY=VALUE", "add a tag to every metric (repeatable)", opt_tag},
     {"env", 'e', "KEY=VALUE", "set salvo.env.KEY for the script (repeatable)", opt_env},
+    {"threshold", 0, "METRIC:EXPR",
+     "fail the run (exit 99) unless EXPR holds, e.g. "
+     "'http_req_duration:p(95)<300' (repeatable)",
+     opt_threshold},
     {"http-debug", 0, "[=full]", "print each request and response head (full: with bodies)",
      opt_http_debug},
     {"quiet", 'q', NULL, "no banner and no progress line", opt_quiet},
@@ -383,7 +405,7 @@ static int load_script(run_args_t *a, int *code)
         return sv_cli_error("%s", err);
     }
     sv_shortcuts_t o = {0};
-    int rc = sv_script_options(a->script, &o, err);
+    int rc = sv_script_options(a->script, &o, &a->plan, err);
     if (rc == 0) {
         if (!a->has_vus && o.has_vus) {
             a->vus = o.vus;
@@ -477,15 +499,21 @@ static int execute(run_args_t *a)
         if (teardown != 0)
             sv_cli_error("%s", err);
         sv_script_merge_samples(a->script, report.totals);
+        sv_engine_evaluate_thresholds(&report);
     }
     int failure = report_results(a, &report, progress);
     bool teardown_aborted = teardown && sv_script_aborted(a->script);
-    int code = report.aborted || teardown_aborted ? SV_EXIT_SCRIPT_ABORT
-               : report.interrupted               ? SV_EXIT_EXTERNAL_ABORT
-               : teardown                         ? SV_EXIT_SCRIPT_ERROR
-                                                  : failure;
+    int code = report.threshold_abort               ? SV_EXIT_THRESHOLDS
+               : report.aborted || teardown_aborted ? SV_EXIT_SCRIPT_ABORT
+               : report.interrupted                 ? SV_EXIT_EXTERNAL_ABORT
+               : teardown                           ? SV_EXIT_SCRIPT_ERROR
+               : report.thresholds_failed           ? SV_EXIT_THRESHOLDS
+                                                    : failure;
     if (report.aborted)
         sv_cli_error("the test was aborted: %s", report.aborted);
+    else if (report.thresholds_failed)
+        sv_cli_error("thresholds failed: %zu of %zu (see the summary)", report.thresholds_failed,
+                     report.n_thresholds);
     if (report.abandoned) {
         /* Workers are still running on memory the run owns: leave without tearing
          * anything down (and without fflush(NULL): a stuck worker may hold stderr). */
@@ -525,6 +553,11 @@ int sv_cmd_run(int argc, char **argv)
     if (a.plan.script ? load_script(&a, &code) != 0 : build_request(&a) != 0)
         goto out;
     code = SV_EXIT_USAGE;
+    char err[256];
+    if (sv_plan_check_thresholds(&a.plan, a.catalog, err, sizeof(err)) != 0) {
+        sv_cli_error("%s", err);
+        goto out;
+    }
     if (build_scenario(&a) != 0)
         goto out;
     if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0)

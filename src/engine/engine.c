@@ -138,6 +138,42 @@ static void progress(sv_engine_t *e, double reqs, uint64_t now)
     e->opts->progress(&p, e->opts->progress_arg);
 }
 
+void sv_engine_evaluate_thresholds(sv_report_t *r)
+{
+    free(r->thresholds);
+    r->thresholds = sv_threshold_evaluate(r->plan->thresholds, r->plan->n_thresholds, r->totals,
+                                          (double)r->duration_ns / 1e9, &r->n_thresholds);
+    r->thresholds_failed = 0;
+    for (size_t i = 0; i < r->n_thresholds; i++)
+        r->thresholds_failed += !r->thresholds[i].passed;
+}
+
+/* abortOnFail thresholds, once a second on the totals so far. */
+static void check_abort_thresholds(sv_engine_t *e, uint64_t now)
+{
+    const sv_plan_t *p = e->plan;
+    double seconds = (double)(now - e->start_ns) / 1e9;
+    size_t n;
+    sv_threshold_result_t *res = NULL;
+    for (size_t i = 0; i < p->n_thresholds && !e->threshold_abort; i++)
+        for (size_t j = 0; j < p->thresholds[i].n_items; j++) {
+            const sv_threshold_t *t = &p->thresholds[i].items[j];
+            if (!t->abort_on_fail || now - e->start_ns < t->delay_abort_ns)
+                continue;
+            if (res == NULL)
+                res = sv_threshold_evaluate(p->thresholds, p->n_thresholds, e->totals, seconds, &n);
+            for (size_t k = 0; k < n; k++)
+                if (res[k].t == t && !res[k].passed) {
+                    char *why = sv_xasprintf("threshold %s '%s' crossed (abortOnFail)",
+                                             p->thresholds[i].key, t->source);
+                    e->threshold_abort = true;
+                    sv_engine_abort(e, why);
+                    free(why);
+                }
+        }
+    free(res);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     sv_engine_t *e = sv_container_of(t, sv_engine_t, tick);
@@ -150,6 +186,7 @@ static void on_tick(uv_timer_t *t)
     }
     progress(e, reqs, now);
     e->last_tick_ns = now;
+    check_abort_thresholds(e, now);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -355,6 +392,8 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
     uv_mutex_lock(&e->abort_lock);
     report->aborted = e->abort_reason ? sv_xstrdup(e->abort_reason) : NULL;
     uv_mutex_unlock(&e->abort_lock);
+    report->threshold_abort = e->threshold_abort;
+    sv_engine_evaluate_thresholds(report);
     health_report(e, report);
     engine_free(e);
     return 0;
@@ -362,6 +401,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
 
 void sv_engine_report_free(sv_report_t *r)
 {
+    free(r->thresholds);
     sv_registry_free(r->totals);
     free(r->workers);
     free(r->aborted);

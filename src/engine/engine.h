@@ -23,6 +23,9 @@ typedef struct {
  * built (the plan should have been validated). */
 int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report);
 void sv_engine_report_free(sv_report_t *report);
+/* Evaluates the plan's thresholds on the report's totals again (after samples were
+ * added, e.g. by teardown). */
+void sv_engine_evaluate_thresholds(sv_report_t *report);
 
 /* Number of workers the plan will use: its setting (or the cores), but never more
  * than it has VUs to give them. */

@@ -125,6 +125,7 @@ struct sv_engine {
     sv_catalog_t *catalog; /* the caller's */
     uv_mutex_t abort_lock;
     char *abort_reason; /* test.abort(), under abort_lock */
+    bool threshold_abort;
     sv_http_request_t request;
     const sv_vu_driver_t *driver;
     sv_worker_t *workers;

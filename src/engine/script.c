@@ -49,9 +49,9 @@ int sv_script_load(sv_script_t **out, const sv_plan_t *plan, sv_catalog_t *catal
     return sv_lua_state_new(&s->lua, plan->script, &s->host, true, err);
 }
 
-int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, char *err)
+int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
 {
-    return sv_lua_read_options(s->lua, o, err);
+    return sv_lua_read_options(s->lua, o, plan, err);
 }
 
 int sv_script_setup(sv_script_t *s, char *err)

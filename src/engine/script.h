@@ -15,7 +15,7 @@ typedef struct sv_script sv_script_t;
 /* Loads plan->script and runs its init stage, declaring its custom metrics in
  * catalog. SV_EPARSE with err ("file:line: message") on a script error. */
 int sv_script_load(sv_script_t **out, const sv_plan_t *plan, sv_catalog_t *catalog, char *err);
-int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, char *err);
+int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err);
 /* setup(): its result (JSON) is kept for the workers. SV_EPARSE on a script error. */
 int sv_script_setup(sv_script_t *s, char *err);
 const char *sv_script_setup_json(const sv_script_t *s);

@@ -51,7 +51,7 @@ bool sv_lua_has_function(sv_lua_state_t *s, const char *name);
 /* Reads the script's `options` table into *o (flags given on the command line win:
  * the caller applies them afterwards). SV_EINVAL with err naming the option's
  * path for an unknown key, a wrong type or a k6 key not supported yet. */
-int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, char *err);
+int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err);
 
 /* Decodes setup()'s result (JSON) once; every VU of the state gets it as `data`. */
 int sv_lua_set_setup_data(sv_lua_state_t *s, const char *json, char *err);

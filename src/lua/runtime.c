@@ -242,7 +242,6 @@ static const struct {
 } later_keys[] = {
     {"stages", "with scenarios and executors"},
     {"scenarios", "with scenarios and executors"},
-    {"thresholds", "with thresholds"},
     {"executionSegment", "with segments"},
     {"executionSegmentSequence", "with segments"},
     {"rps", "with scenarios and executors"},
@@ -312,8 +311,76 @@ static int read_tags(lua_State *L, sv_shortcuts_t *o, char *err)
     return 0;
 }
 
-static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, char *err)
+/* One threshold: "p(95)<500" or {threshold = "...", abortOnFail = true,
+ * delayAbortEval = "10s"}, for metric key `metric`. */
+static int read_threshold(lua_State *L, const char *metric, sv_plan_t *plan, char *err)
 {
+    const char *expr = lua_tostring(L, -1), *why = NULL;
+    bool abort_on_fail = false;
+    uint64_t delay = 0;
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "threshold");
+        lua_getfield(L, -2, "abortOnFail");
+        lua_getfield(L, -3, "delayAbortEval");
+        expr = lua_tostring(L, -3);
+        abort_on_fail = lua_toboolean(L, -2);
+        if (!lua_isnil(L, -1) && !sv_lua_duration(L, -1, &delay)) {
+            lua_pop(L, 3);
+            return option_error(err,
+                                "options.thresholds.%s: delayAbortEval: expected a duration "
+                                "such as \"10s\"%s",
+                                metric, "");
+        }
+        lua_pop(L, 3);
+    }
+    if (expr == NULL)
+        return option_error(err,
+                            "options.thresholds.%s: expected expressions such as "
+                            "\"p(95)<500\"%s",
+                            metric, "");
+    if (sv_plan_add_threshold(plan, metric, expr, abort_on_fail, delay, &why) != 0) {
+        snprintf(err, SV_LUA_ERR_SIZE, "options.thresholds[\"%s\"]: \"%s\": %s", metric, expr, why);
+        return SV_EINVAL;
+    }
+    return 0;
+}
+
+static int read_thresholds(lua_State *L, sv_plan_t *plan, char *err)
+{
+    if (!lua_istable(L, -1))
+        return option_error(err,
+                            "options.%s: expected a table such as { http_req_duration = "
+                            "{ \"p(95)<500\" } }%s",
+                            "thresholds", "");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        const char *metric = lua_tostring(L, -2);
+        int rc = 0;
+        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1))
+            rc = option_error(err, "options.thresholds: expected metric = { expressions }%s%s", "",
+                              "");
+        for (int i = 1; rc == 0; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                break;
+            }
+            rc = read_threshold(L, metric, plan, err);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+        if (rc != 0) {
+            lua_pop(L, 1);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
+{
+    if (strcmp(key, "thresholds") == 0)
+        return read_thresholds(L, plan, err);
     if (strcmp(key, "vus") == 0) {
         o->has_vus = true;
         return read_count(L, key, 1000000, &o->vus, err);
@@ -340,11 +407,11 @@ static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, char *e
                                 later_keys[i].when);
     return option_error(err,
                         "options.%s: unknown option (supported: vus, duration, iterations, "
-                        "tags)%s",
+                        "tags, thresholds)%s",
                         key, "");
 }
 
-int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, char *err)
+int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
 {
     lua_State *L = s->L;
     push_global(s, "options");
@@ -361,7 +428,7 @@ int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, char *err)
             rc = option_error(err, "options: keys must be strings, got %s%s", luaL_typename(L, -2),
                               "");
         else
-            rc = read_option(L, lua_tostring(L, -2), o, err);
+            rc = read_option(L, lua_tostring(L, -2), o, plan, err);
         lua_pop(L, rc == 0 ? 1 : 2);
     }
 out:

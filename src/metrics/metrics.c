@@ -415,8 +415,8 @@ void sv_registry_merge(sv_registry_t *r, sv_snapshot_t *snap)
     snap->n = 0;
 }
 
-size_t sv_registry_aggregate(const sv_registry_t *r, uint32_t metric, const char *key,
-                             const char *value, sv_series_t *out)
+size_t sv_registry_aggregate_tags(const sv_registry_t *r, uint32_t metric, const sv_tag_t *tags,
+                                  size_t n_tags, sv_series_t *out)
 {
     size_t n = 0;
     out->metric = metric;
@@ -425,15 +425,24 @@ size_t sv_registry_aggregate(const sv_registry_t *r, uint32_t metric, const char
         const sv_series_t *s = r->all[i];
         if (s->metric != metric)
             continue;
-        if (key) {
-            const char *v = sv_tagset_get(s->tags, key);
-            if (v == NULL || strcmp(v, value) != 0)
-                continue;
+        bool match = true;
+        for (size_t t = 0; t < n_tags && match; t++) {
+            const char *v = sv_tagset_get(s->tags, tags[t].key);
+            match = v && strcmp(v, tags[t].value) == 0;
         }
+        if (!match)
+            continue;
         sv_series_combine(out, s);
         n++;
     }
     return n;
+}
+
+size_t sv_registry_aggregate(const sv_registry_t *r, uint32_t metric, const char *key,
+                             const char *value, sv_series_t *out)
+{
+    sv_tag_t tag = {key, value};
+    return sv_registry_aggregate_tags(r, metric, &tag, key ? 1 : 0, out);
 }
 
 void sv_series_release(sv_series_t *s)

@@ -153,6 +153,9 @@ void sv_series_combine(sv_series_t *into, const sv_series_t *from);
  * sv_series_release. Returns how many series were combined. */
 size_t sv_registry_aggregate(const sv_registry_t *r, uint32_t metric, const char *key,
                              const char *value, sv_series_t *out);
+/* The same with every tag of a selector required. */
+size_t sv_registry_aggregate_tags(const sv_registry_t *r, uint32_t metric, const sv_tag_t *tags,
+                                  size_t n_tags, sv_series_t *out);
 void sv_series_release(sv_series_t *s);
 
 #endif

@@ -155,6 +155,37 @@ static json_t *group_json(const sv_group_node_t *g)
                      path_id(g->path), "groups", groups, "checks", checks);
 }
 
+/* k6's shape: metrics[key].thresholds = {expression: failed}; a sub-metric named
+ * only by a threshold gets its own entry. */
+static void add_thresholds(const sv_report_t *r, json_t *metrics, double seconds)
+{
+    for (size_t i = 0; i < r->n_thresholds; i++) {
+        const sv_threshold_result_t *t = &r->thresholds[i];
+        json_t *m = json_object_get(metrics, t->set->key);
+        if (m == NULL) {
+            int id = sv_catalog_find(r->catalog, t->set->metric);
+            sv_summary_row_t row = {.def =
+                                        id >= 0 ? sv_catalog_get(r->catalog, (uint32_t)id) : NULL};
+            if (row.def == NULL)
+                continue;
+            if (sv_registry_aggregate_tags(r->totals, (uint32_t)id, t->set->tags, t->set->n_tags,
+                                           &row.agg) == 0) {
+                sv_series_release(&row.agg);
+                continue;
+            }
+            m = row_json(&row, seconds);
+            sv_series_release(&row.agg);
+            json_object_set_new(metrics, t->set->key, m);
+        }
+        json_t *th = json_object_get(m, "thresholds");
+        if (th == NULL) {
+            th = json_object();
+            json_object_set_new(m, "thresholds", th);
+        }
+        json_object_set_new(th, t->t->source, json_boolean(!t->passed));
+    }
+}
+
 static json_t *summary_json(const sv_report_t *r)
 {
     sv_summary_row_t *rows;
@@ -167,6 +198,7 @@ static json_t *summary_json(const sv_report_t *r)
             json_object_set_new(trends, rows[i].name, trend_extras(&rows[i]));
     }
     sv_summary_rows_free(rows, n);
+    add_thresholds(r, metrics, seconds);
     sv_group_node_t root;
     sv_summary_groups(r, &root);
     json_t *root_group = group_json(&root);

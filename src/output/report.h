@@ -26,7 +26,10 @@ typedef struct {
     uint64_t duration_ns;
     bool interrupted; /* stopped by a signal */
     bool abandoned;   /* a second signal: workers were left running, exit promptly */
-    char *aborted;    /* test.abort()'s reason, or NULL */
+    char *aborted;    /* test.abort()'s reason (or a threshold's), or NULL */
+    bool threshold_abort; /* a threshold with abortOnFail stopped the test */
+    sv_threshold_result_t *thresholds; /* evaluated on the totals at the end */
+    size_t n_thresholds, thresholds_failed;
     sv_worker_health_t *workers;
     uint32_t n_workers;
     bool saturated;       /* a worker's CPU was the limit: figures are the generator's */

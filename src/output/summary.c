@@ -258,11 +258,41 @@ static void print_group(FILE *f, const sv_group_node_t *g, int depth)
         print_group(f, &g->children[i], depth + 1);
 }
 
+static void print_thresholds(FILE *f, const sv_report_t *r)
+{
+    if (r->n_thresholds == 0)
+        return;
+    fprintf(f, "  THRESHOLDS\n\n");
+    const sv_threshold_set_t *set = NULL;
+    for (size_t i = 0; i < r->n_thresholds; i++) {
+        const sv_threshold_result_t *t = &r->thresholds[i];
+        if (t->set != set) {
+            set = t->set;
+            fprintf(f, INDENT "%s\n", set->key);
+        }
+        char value[48];
+        int id = sv_catalog_find(r->catalog, set->metric);
+        bool time = id >= 0 &&
+                    sv_catalog_get(r->catalog, (uint32_t)id)->contains == SV_CONTAINS_TIME &&
+                    t->t->agg != SV_AGG_COUNT && t->t->agg != SV_AGG_RATE;
+        if (t->no_data)
+            snprintf(value, sizeof(value), "no samples");
+        else if (time)
+            sv_format_time_ms(t->observed, value, sizeof(value));
+        else
+            snprintf(value, sizeof(value), "%g", t->observed);
+        fprintf(f, INDENT "%s '%s' %s\n", t->passed ? "\xe2\x9c\x93" : "\xe2\x9c\x97", t->t->source,
+                value);
+    }
+    fputc('\n', f);
+}
+
 void sv_output_summary(FILE *f, const sv_report_t *r)
 {
     char dur[32];
     sv_format_duration(r->duration_ns, dur, sizeof(dur));
     fprintf(f, "\n  %s after %s\n\n", r->interrupted ? "interrupted" : "finished", dur);
+    print_thresholds(f, r);
     sv_group_node_t root;
     sv_summary_groups(r, &root);
     print_group(f, &root, 0);

@@ -40,6 +40,9 @@ void sv_plan_free(sv_plan_t *p)
     free_kvs(p->request.headers, p->request.n_headers);
     free_kvs(p->tags, p->n_tags);
     free_kvs(p->env, p->n_env);
+    for (size_t i = 0; i < p->n_thresholds; i++)
+        sv_threshold_set_free(&p->thresholds[i]);
+    free(p->thresholds);
     free(p->script);
     free(p->summary_export);
     *p = (sv_plan_t){0};
@@ -55,6 +58,61 @@ sv_scenario_t *sv_plan_add_scenario(sv_plan_t *p, const char *name)
         .max_duration_ns = 600ULL * 1000000000ULL,
     };
     return s;
+}
+
+int sv_plan_add_threshold(sv_plan_t *p, const char *key, const char *expr, bool abort_on_fail,
+                          uint64_t delay_abort_ns, const char **why)
+{
+    sv_threshold_t t;
+    if (sv_threshold_parse(expr, &t, why) != 0)
+        return SV_EPARSE;
+    t.abort_on_fail = abort_on_fail;
+    t.delay_abort_ns = delay_abort_ns;
+    sv_threshold_set_t *set = NULL;
+    for (size_t i = 0; i < p->n_thresholds && !set; i++)
+        if (strcmp(p->thresholds[i].key, key) == 0)
+            set = &p->thresholds[i];
+    if (set == NULL) {
+        sv_threshold_set_t fresh;
+        if (sv_threshold_set_init(&fresh, key, why) != 0) {
+            sv_threshold_set_free(&fresh);
+            free(t.source);
+            return SV_EPARSE;
+        }
+        p->thresholds = sv_xrealloc(p->thresholds, (p->n_thresholds + 1) * sizeof(*p->thresholds));
+        set = &p->thresholds[p->n_thresholds++];
+        *set = fresh;
+    }
+    set->items = sv_xrealloc(set->items, (set->n_items + 1) * sizeof(*set->items));
+    set->items[set->n_items++] = t;
+    return 0;
+}
+
+int sv_plan_check_thresholds(const sv_plan_t *p, const sv_catalog_t *catalog, char *err,
+                             size_t size)
+{
+    for (size_t i = 0; i < p->n_thresholds; i++) {
+        const sv_threshold_set_t *set = &p->thresholds[i];
+        int id = sv_catalog_find(catalog, set->metric);
+        if (id < 0) {
+            snprintf(err, size,
+                     "thresholds: unknown metric \"%s\" (check the name, or declare "
+                     "the custom metric in the script)",
+                     set->metric);
+            return SV_EINVAL;
+        }
+        sv_metric_type_t type = sv_catalog_get(catalog, (uint32_t)id)->type;
+        for (size_t j = 0; j < set->n_items; j++)
+            if (!sv_threshold_fits(set->items[j].agg, type)) {
+                snprintf(err, size,
+                         "thresholds: %s: \"%s\" does not apply to a %s metric "
+                         "(use %s)",
+                         set->key, set->items[j].source, sv_metric_type_name(type),
+                         sv_metric_type_aggs(type));
+                return SV_EINVAL;
+            }
+    }
+    return 0;
 }
 
 void sv_kv_push(sv_kv_t **arr, size_t *n, const char *key, const char *value)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../metrics/threshold.h"
 #include "../sched/sched.h"
 
 typedef enum {
@@ -65,6 +66,8 @@ typedef struct sv_plan {
     sv_request_spec_t request;
     sv_kv_t *tags;
     size_t n_tags;
+    sv_threshold_set_t *thresholds;
+    size_t n_thresholds;
     uint64_t timeout_ns;
     uint64_t max_response_bytes; /* 0: no cap */
     uint32_t workers;
@@ -78,6 +81,14 @@ typedef struct sv_plan {
 void sv_plan_init(sv_plan_t *p);
 void sv_plan_free(sv_plan_t *p);
 sv_scenario_t *sv_plan_add_scenario(sv_plan_t *p, const char *name);
+/* Adds threshold expr to the set for metric key (made on first use). SV_EPARSE with
+ * *why for a malformed key or expression. */
+int sv_plan_add_threshold(sv_plan_t *p, const char *key, const char *expr, bool abort_on_fail,
+                          uint64_t delay_abort_ns, const char **why);
+/* Checks every threshold's metric exists and takes its aggregation. SV_EINVAL with
+ * a message in err (size bytes). */
+int sv_plan_check_thresholds(const sv_plan_t *p, const sv_catalog_t *catalog, char *err,
+                             size_t size);
 void sv_kv_push(sv_kv_t **arr, size_t *n, const char *key, const char *value);
 
 /* The longest a scenario can run, graceful stop included (k6's "max duration"). */
