@@ -20,7 +20,7 @@ typedef struct {
     const char *url, *method, *body, *body_file, *duration_text, *overload;
     uint64_t vus, max_vus, iterations, duration_ns;
     sv_rate_t rate;
-    bool has_vus, has_rate, has_duration;
+    bool has_vus, has_rate, has_duration, has_trend_stats;
     sv_catalog_t *catalog;
     sv_script_t *script;
 } run_args_t;
@@ -215,6 +215,15 @@ static int opt_threshold(void *ctx, const char *v)
     return 0;
 }
 
+static int opt_trend_stats(void *ctx, const char *v)
+{
+    const char *why;
+    if (sv_plan_set_trend_stats(&ARGS(ctx)->plan, v, &why) != 0)
+        return sv_cli_error("--summary-trend-stats: \"%s\": %s", v, why);
+    ARGS(ctx)->has_trend_stats = true;
+    return 0;
+}
+
 static int opt_quiet(void *ctx, const char *v)
 {
     ARGS(ctx)->plan.quiet = true;
@@ -251,6 +260,10 @@ static const sv_opt_t run_options[] = {
      opt_max_response},
     {"summary-export", 0, "FILE", "write the end-of-test summary as JSON to FILE",
      opt_summary_export},
+    {"summary-trend-stats", 0, "LIST",
+     "trend columns, e.g. 'avg,p(99),p(99.99),count' (default "
+     "avg,min,med,max,p(90),p(95))",
+     opt_trend_stats},
     {"tag", 0, "KEY=VALUE", "add a tag to every metric (repeatable)", opt_tag},
     {"env", 'e', "KEY=VALUE", "set salvo.env.KEY for the script (repeatable)", opt_env},
     {"threshold", 0, "METRIC:EXPR",
@@ -405,7 +418,14 @@ static int load_script(run_args_t *a, int *code)
         return sv_cli_error("%s", err);
     }
     sv_shortcuts_t o = {0};
+    sv_trend_stat_t flag_stats[SV_MAX_TREND_STATS]; /* a flag beats the script's option */
+    size_t n_flag_stats = a->plan.n_trend_stats;
+    memcpy(flag_stats, a->plan.trend_stats, sizeof(flag_stats));
     int rc = sv_script_options(a->script, &o, &a->plan, err);
+    if (a->has_trend_stats) {
+        memcpy(a->plan.trend_stats, flag_stats, sizeof(flag_stats));
+        a->plan.n_trend_stats = n_flag_stats;
+    }
     if (rc == 0) {
         if (!a->has_vus && o.has_vus) {
             a->vus = o.vus;

@@ -249,7 +249,6 @@ static const struct {
     {"teardownTimeout", "with scenarios and executors"},
     {"noConnectionReuse", "with scenarios and executors"},
     {"userAgent", "with scenarios and executors"},
-    {"summaryTrendStats", "with scenarios and executors"},
     {"discardResponseBodies", "with scenarios and executors"},
     {"maxRedirects", "with scenarios and executors"},
     {"insecureSkipTLSVerify", "with HTTPS"},
@@ -354,9 +353,10 @@ static int read_thresholds(lua_State *L, sv_plan_t *plan, char *err)
                             "thresholds", "");
     lua_pushnil(L);
     while (lua_next(L, -2)) {
-        const char *metric = lua_tostring(L, -2);
+        /* lua_tostring on a number key would turn it into a string and break lua_next */
+        const char *metric = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         int rc = 0;
-        if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1))
+        if (metric == NULL || !lua_istable(L, -1))
             rc = option_error(err, "options.thresholds: expected metric = { expressions }%s%s", "",
                               "");
         for (int i = 1; rc == 0; i++) {
@@ -377,10 +377,33 @@ static int read_thresholds(lua_State *L, sv_plan_t *plan, char *err)
     return 0;
 }
 
+/* summaryTrendStats = { "avg", "p(99)" }; flags given later replace it. */
+static int read_trend_stats(lua_State *L, sv_plan_t *plan, char *err)
+{
+    sv_buf_t list;
+    sv_buf_init(&list, 4096);
+    for (int i = 1; lua_istable(L, -1); i++) {
+        lua_rawgeti(L, -1, i);
+        const char *stat = lua_tostring(L, -1);
+        lua_pop(L, 1);
+        if (stat == NULL)
+            break;
+        sv_buf_printf(&list, "%s%s", i > 1 ? "," : "", stat);
+    }
+    const char *why = "expected a list of strings such as { \"avg\", \"p(99)\" }";
+    int rc = list.len ? sv_plan_set_trend_stats(plan, list.data, &why) : SV_EPARSE;
+    sv_buf_free(&list);
+    if (rc != 0)
+        return option_error(err, "options.summaryTrendStats: %s%s", why, "");
+    return 0;
+}
+
 static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
 {
     if (strcmp(key, "thresholds") == 0)
         return read_thresholds(L, plan, err);
+    if (strcmp(key, "summaryTrendStats") == 0)
+        return read_trend_stats(L, plan, err);
     if (strcmp(key, "vus") == 0) {
         o->has_vus = true;
         return read_count(L, key, 1000000, &o->vus, err);
@@ -407,7 +430,7 @@ static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, sv_plan
                                 later_keys[i].when);
     return option_error(err,
                         "options.%s: unknown option (supported: vus, duration, iterations, "
-                        "tags, thresholds)%s",
+                        "tags, thresholds, summaryTrendStats)%s",
                         key, "");
 }
 

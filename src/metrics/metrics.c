@@ -256,14 +256,20 @@ static void mark_dirty(sv_registry_t *r, sv_series_t *s)
     r->dirty[r->n_dirty++] = s;
 }
 
+static void gauge_extremes(sv_gauge_value_t *g, double min, double max)
+{
+    if (!g->set || min < g->min)
+        g->min = min;
+    if (!g->set || max > g->max)
+        g->max = max;
+    g->set = true;
+}
+
 static void gauge_set(sv_gauge_value_t *g, double value)
 {
-    if (!g->set || value < g->min)
-        g->min = value;
-    if (!g->set || value > g->max)
-        g->max = value;
+    gauge_extremes(g, value, value);
     g->value = value;
-    g->set = true;
+    g->at_ns = sv_now_ns();
 }
 
 void sv_series_add_trend(sv_registry_t *r, sv_series_t *s, uint64_t scaled)
@@ -302,9 +308,12 @@ void sv_series_combine(sv_series_t *into, const sv_series_t *from)
         break;
     case SV_GAUGE:
         if (from->v.gauge.set) {
-            gauge_set(&into->v.gauge, from->v.gauge.min);
-            gauge_set(&into->v.gauge, from->v.gauge.max);
-            into->v.gauge.value = from->v.gauge.value;
+            bool later = !into->v.gauge.set || from->v.gauge.at_ns >= into->v.gauge.at_ns;
+            gauge_extremes(&into->v.gauge, from->v.gauge.min, from->v.gauge.max);
+            if (later) {
+                into->v.gauge.value = from->v.gauge.value;
+                into->v.gauge.at_ns = from->v.gauge.at_ns;
+            }
         }
         break;
     case SV_RATE:

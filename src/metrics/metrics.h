@@ -93,6 +93,7 @@ const char *sv_tagset_get(const sv_tagset_t *t, const char *key);
 
 typedef struct {
     double value, min, max;
+    uint64_t at_ns; /* when value was set: across series, the latest one wins */
     bool set;
 } sv_gauge_value_t;
 

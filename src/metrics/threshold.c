@@ -14,6 +14,17 @@ static const char *skip_space(const char *p)
     return p;
 }
 
+static sv_span_t trim(sv_span_t s)
+{
+    while (s.len && isspace((unsigned char)*s.ptr)) {
+        s.ptr++;
+        s.len--;
+    }
+    while (s.len && isspace((unsigned char)s.ptr[s.len - 1]))
+        s.len--;
+    return s;
+}
+
 static bool read_number(const char **p, double *out)
 {
     char *end;
@@ -78,6 +89,37 @@ static bool read_op(const char **p, sv_op_t *op)
     return false;
 }
 
+int sv_agg_parse(const char *text, sv_agg_t *agg, double *pct)
+{
+    sv_threshold_t t = {0};
+    const char *p = skip_space(text);
+    if (!read_agg(&p, &t) || *skip_space(p) != '\0')
+        return SV_EPARSE;
+    *agg = t.agg;
+    *pct = t.pct;
+    return 0;
+}
+
+double sv_trend_stat(const sv_hist_t *h, sv_agg_t agg, double pct)
+{
+    switch (agg) {
+    case SV_AGG_AVG:
+        return sv_hist_mean(h) / SV_TREND_SCALE;
+    case SV_AGG_MIN:
+        return (double)sv_hist_min(h) / SV_TREND_SCALE;
+    case SV_AGG_MAX:
+        return (double)sv_hist_max(h) / SV_TREND_SCALE;
+    case SV_AGG_MED:
+        return sv_hist_percentile(h, 50) / SV_TREND_SCALE;
+    case SV_AGG_P:
+        return sv_hist_percentile(h, pct) / SV_TREND_SCALE;
+    case SV_AGG_COUNT:
+        return (double)sv_hist_count(h);
+    default:
+        return 0;
+    }
+}
+
 int sv_threshold_parse(const char *expr, sv_threshold_t *out, const char **why)
 {
     *out = (sv_threshold_t){0};
@@ -132,14 +174,8 @@ int sv_threshold_set_init(sv_threshold_set_t *set, const char *key, const char *
         }
         set->tags = sv_xrealloc(set->tags, (set->n_tags + 1) * sizeof(*set->tags));
         sv_span_t k = {p, (size_t)(colon - p)}, v = {colon + 1, (size_t)(stop - colon - 1)};
-        while (k.len && isspace((unsigned char)*k.ptr)) {
-            k.ptr++;
-            k.len--;
-        }
-        while (v.len && isspace((unsigned char)*v.ptr)) {
-            v.ptr++;
-            v.len--;
-        }
+        k = trim(k);
+        v = trim(v);
         set->tags[set->n_tags++] = (sv_tag_t){sv_xstrndup(k.ptr, k.len), sv_xstrndup(v.ptr, v.len)};
         p = comma ? comma + 1 : end;
     }
@@ -197,15 +233,11 @@ double sv_threshold_observe(const sv_threshold_t *t, const sv_series_t *agg, dou
     const sv_hist_t *h = agg->type == SV_TREND ? agg->v.trend : NULL;
     switch (t->agg) {
     case SV_AGG_AVG:
-        return h ? sv_hist_mean(h) / SV_TREND_SCALE : 0;
     case SV_AGG_MIN:
-        return h ? (double)sv_hist_min(h) / SV_TREND_SCALE : 0;
     case SV_AGG_MAX:
-        return h ? (double)sv_hist_max(h) / SV_TREND_SCALE : 0;
     case SV_AGG_MED:
-        return h ? sv_hist_percentile(h, 50) / SV_TREND_SCALE : 0;
     case SV_AGG_P:
-        return h ? sv_hist_percentile(h, t->pct) / SV_TREND_SCALE : 0;
+        return h ? sv_trend_stat(h, t->agg, t->pct) : 0;
     case SV_AGG_COUNT:
         return agg->v.counter;
     case SV_AGG_RATE:

@@ -43,6 +43,12 @@ typedef struct {
     size_t n_items;
 } sv_threshold_set_t;
 
+/* Parses one aggregation name: "avg", "p(99.9)", … SV_EPARSE otherwise. */
+int sv_agg_parse(const char *text, sv_agg_t *agg, double *pct);
+/* A trend statistic (avg, min, max, med, p(N), count) of a histogram, in the
+ * metric's unit. */
+double sv_trend_stat(const sv_hist_t *h, sv_agg_t agg, double pct);
+
 /* Parses "p(95) < 500". SV_EPARSE with *why set. */
 int sv_threshold_parse(const char *expr, sv_threshold_t *out, const char **why);
 /* Parses a metric key "name" or "name{tag:value,tag2:value2}". */

@@ -11,27 +11,22 @@
 
 #include "output.h"
 
-static json_t *trend_json(const sv_hist_t *h, const sv_metric_def_t *def)
+static json_t *trend_json(const sv_hist_t *h, const sv_plan_t *plan)
 {
     json_t *o = json_object();
-    static const struct {
-        const char *name;
-        double p;
-    } stats[] = {{"avg", -1}, {"min", 0}, {"med", 50}, {"max", 100}, {"p(90)", 90}, {"p(95)", 95}};
-    for (size_t i = 0; i < SV_ARRAY_SIZE(stats); i++) {
-        double v = stats[i].p < 0 ? sv_hist_mean(h) : sv_hist_percentile(h, stats[i].p);
-        json_object_set_new(o, stats[i].name, json_real(v / SV_TREND_SCALE));
+    for (size_t i = 0; i < plan->n_trend_stats; i++) {
+        const sv_trend_stat_t *st = &plan->trend_stats[i];
+        json_object_set_new(o, st->name, json_real(sv_trend_stat(h, st->agg, st->pct)));
     }
-    (void)def;
     return o;
 }
 
-static json_t *row_json(const sv_summary_row_t *row, double seconds)
+static json_t *row_json(const sv_summary_row_t *row, const sv_plan_t *plan, double seconds)
 {
     const sv_series_t *a = &row->agg;
     switch (a->type) {
     case SV_TREND:
-        return trend_json(a->v.trend, row->def);
+        return trend_json(a->v.trend, plan);
     case SV_COUNTER:
         return json_pack("{s:f,s:f}", "count", a->v.counter, "rate", a->v.counter / seconds);
     case SV_RATE: {
@@ -173,7 +168,7 @@ static void add_thresholds(const sv_report_t *r, json_t *metrics, double seconds
                 sv_series_release(&row.agg);
                 continue;
             }
-            m = row_json(&row, seconds);
+            m = row_json(&row, r->plan, seconds);
             sv_series_release(&row.agg);
             json_object_set_new(metrics, t->set->key, m);
         }
@@ -193,7 +188,7 @@ static json_t *summary_json(const sv_report_t *r)
     double seconds = r->duration_ns ? (double)r->duration_ns / 1e9 : 1e-9;
     json_t *metrics = json_object(), *trends = json_object();
     for (size_t i = 0; i < n; i++) {
-        json_object_set_new(metrics, rows[i].name, row_json(&rows[i], seconds));
+        json_object_set_new(metrics, rows[i].name, row_json(&rows[i], r->plan, seconds));
         if (rows[i].agg.type == SV_TREND)
             json_object_set_new(trends, rows[i].name, trend_extras(&rows[i]));
     }

@@ -82,24 +82,21 @@ void sv_output_progress_done(FILE *f)
 /* ---- the summary ------------------------------------------------------------------ */
 
 typedef struct {
-    char cells[6][48];
+    char cells[SV_MAX_TREND_STATS][64]; /* name (24) "=" value (32) */
 } trend_cells_t;
 
-static const char *trend_stats[] = {"avg", "min", "med", "max", "p(90)", "p(95)"};
-
-static void trend_row(const sv_summary_row_t *row, trend_cells_t *c)
+static void trend_row(const sv_plan_t *plan, const sv_summary_row_t *row, trend_cells_t *c)
 {
     const sv_hist_t *h = row->agg.v.trend;
-    double v[6] = {sv_hist_mean(h),        (double)sv_hist_min(h),    sv_hist_percentile(h, 50),
-                   (double)sv_hist_max(h), sv_hist_percentile(h, 90), sv_hist_percentile(h, 95)};
-    for (int i = 0; i < 6; i++) {
+    for (size_t i = 0; i < plan->n_trend_stats; i++) {
+        const sv_trend_stat_t *st = &plan->trend_stats[i];
         char num[32];
-        double scaled = v[i] / SV_TREND_SCALE;
-        if (row->def->contains == SV_CONTAINS_TIME)
-            sv_format_time_ms(scaled, num, sizeof(num));
+        double v = sv_trend_stat(h, st->agg, st->pct);
+        if (row->def->contains == SV_CONTAINS_TIME && st->agg != SV_AGG_COUNT)
+            sv_format_time_ms(v, num, sizeof(num));
         else
-            snprintf(num, sizeof(num), "%g", scaled);
-        snprintf(c->cells[i], sizeof(c->cells[i]), "%s=%s", trend_stats[i], num);
+            snprintf(num, sizeof(num), "%g", v);
+        snprintf(c->cells[i], sizeof(c->cells[i]), "%s=%s", st->name, num);
     }
 }
 
@@ -119,15 +116,15 @@ static void print_padded(FILE *f, const char *s, int width)
         fputc(' ', f);
 }
 
-static void print_value(FILE *f, const sv_summary_row_t *row, double seconds, const int *widths,
-                        const trend_cells_t *cells)
+static void print_value(FILE *f, const sv_summary_row_t *row, size_t n_stats, double seconds,
+                        const int *widths, const trend_cells_t *cells)
 {
     const sv_series_t *a = &row->agg;
     char num[48], rate[48];
     switch (a->type) {
     case SV_TREND:
-        for (int i = 0; i < 6; i++)
-            print_padded(f, cells->cells[i], i < 5 ? widths[i] + 1 : 0);
+        for (size_t i = 0; i < n_stats; i++)
+            print_padded(f, cells->cells[i], i + 1 < n_stats ? widths[i] + 1 : 0);
         break;
     case SV_COUNTER:
         if (row->def->contains == SV_CONTAINS_DATA) {
@@ -170,7 +167,8 @@ static void print_metrics(FILE *f, const sv_report_t *r)
     sv_summary_row_t *rows;
     size_t n = sv_summary_rows(r, &rows);
     trend_cells_t *cells = sv_xcalloc(n ? n : 1, sizeof(*cells));
-    int widths[6] = {0};
+    int widths[SV_MAX_TREND_STATS] = {0};
+    size_t n_stats = r->plan->n_trend_stats;
     size_t name_width = 0;
     for (size_t i = 0; i < n; i++) {
         char name[160];
@@ -178,8 +176,8 @@ static void print_metrics(FILE *f, const sv_report_t *r)
         name_width = SV_MAX(name_width, strlen(name));
         if (rows[i].agg.type != SV_TREND)
             continue;
-        trend_row(&rows[i], &cells[i]);
-        for (int c = 0; c < 6; c++)
+        trend_row(r->plan, &rows[i], &cells[i]);
+        for (size_t c = 0; c < n_stats; c++)
             widths[c] = SV_MAX(widths[c], columns(cells[i].cells[c]));
     }
     double seconds = (double)r->duration_ns / 1e9;
@@ -192,7 +190,7 @@ static void print_metrics(FILE *f, const sv_report_t *r)
         for (size_t d = strlen(name); d < name_width + 3; d++)
             fputc('.', f);
         fputs(": ", f);
-        print_value(f, &rows[i], seconds, widths, &cells[i]);
+        print_value(f, &rows[i], n_stats, seconds, widths, &cells[i]);
         fputc('\n', f);
     }
     free(cells);

@@ -18,6 +18,40 @@ void sv_plan_init(sv_plan_t *p)
         .timeout_ns = 60ULL * 1000000000ULL,
         .max_response_bytes = 64ULL << 20,
     };
+    const char *why;
+    sv_plan_set_trend_stats(p, "avg,min,med,max,p(90),p(95)", &why);
+}
+
+int sv_plan_set_trend_stats(sv_plan_t *p, const char *list, const char **why)
+{
+    sv_trend_stat_t stats[SV_MAX_TREND_STATS];
+    size_t n = 0;
+    const char *s = list;
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        sv_trend_stat_t *st = &stats[n];
+        if (n == SV_MAX_TREND_STATS || len == 0 || len >= sizeof(st->name)) {
+            *why =
+                n == SV_MAX_TREND_STATS ? "at most 16 statistics" : "empty or overlong statistic";
+            return SV_EPARSE;
+        }
+        memcpy(st->name, s, len);
+        st->name[len] = '\0';
+        if (sv_agg_parse(st->name, &st->agg, &st->pct) != 0 ||
+            !(sv_threshold_fits(st->agg, SV_TREND) || st->agg == SV_AGG_COUNT)) {
+            *why = "statistics are avg, min, med, max, count and p(N)";
+            return SV_EPARSE;
+        }
+        n++;
+        s += len + (s[len] == ',');
+    }
+    if (n == 0) {
+        *why = "give at least one statistic, e.g. avg,p(95)";
+        return SV_EPARSE;
+    }
+    memcpy(p->trend_stats, stats, n * sizeof(*stats));
+    p->n_trend_stats = n;
+    return 0;
 }
 
 static void free_kvs(sv_kv_t *kv, size_t n)

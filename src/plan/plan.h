@@ -57,6 +57,15 @@ typedef struct {
     size_t n_tags;
 } sv_shortcuts_t;
 
+#define SV_MAX_TREND_STATS 16
+
+/* A column of the summary's trends: "avg", "p(99)", … */
+typedef struct {
+    char name[24];
+    sv_agg_t agg;
+    double pct;
+} sv_trend_stat_t;
+
 typedef struct sv_plan {
     char *script; /* path of the Lua script, or NULL for a quick test */
     sv_kv_t *env; /* -e KEY=VALUE */
@@ -68,6 +77,8 @@ typedef struct sv_plan {
     size_t n_tags;
     sv_threshold_set_t *thresholds;
     size_t n_thresholds;
+    sv_trend_stat_t trend_stats[SV_MAX_TREND_STATS];
+    size_t n_trend_stats;
     uint64_t timeout_ns;
     uint64_t max_response_bytes; /* 0: no cap */
     uint32_t workers;
@@ -85,6 +96,9 @@ sv_scenario_t *sv_plan_add_scenario(sv_plan_t *p, const char *name);
  * *why for a malformed key or expression. */
 int sv_plan_add_threshold(sv_plan_t *p, const char *key, const char *expr, bool abort_on_fail,
                           uint64_t delay_abort_ns, const char **why);
+/* Sets the summary's trend columns from "avg,min,med,max,p(90),p(95),count".
+ * SV_EPARSE with *why set. */
+int sv_plan_set_trend_stats(sv_plan_t *p, const char *list, const char **why);
 /* Checks every threshold's metric exists and takes its aggregation. SV_EINVAL with
  * a message in err (size bytes). */
 int sv_plan_check_thresholds(const sv_plan_t *p, const sv_catalog_t *catalog, char *err,
