@@ -99,7 +99,6 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_c
 void sv_http_conn_cancel(sv_http_conn_t *c);
 /* Cancels, closes and frees the connection (memory goes once its handles closed). */
 void sv_http_conn_free(sv_http_conn_t *c);
-bool sv_http_conn_busy(const sv_http_conn_t *c);
 
 /* Prints a request and its response (heads; bodies too when full) on stderr, one
  * exchange at a time across threads, for --http-debug. */

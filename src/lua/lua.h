@@ -77,7 +77,5 @@ void sv_lua_vu_free(sv_lua_vu_t *vu);
 /* test.abort()'s reason when the script called it where the host has no abort
  * (setup, teardown), or NULL. */
 const char *sv_lua_aborted(const sv_lua_state_t *s);
-/* Bytes of Lua memory in use by the state. */
-size_t sv_lua_memory(sv_lua_state_t *s);
 
 #endif

@@ -213,11 +213,6 @@ void sv_lua_state_free(sv_lua_state_t *s)
     free(s);
 }
 
-size_t sv_lua_memory(sv_lua_state_t *s)
-{
-    return (size_t)lua_gc(s->L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(s->L, LUA_GCCOUNTB, 0);
-}
-
 /* Pushes base[name]. */
 static void push_global(sv_lua_state_t *s, const char *name)
 {
