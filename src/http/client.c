@@ -206,11 +206,6 @@ sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx)
     return c;
 }
 
-bool sv_http_conn_busy(const sv_http_conn_t *c)
-{
-    return c->state != C_IDLE;
-}
-
 static void dns_remove_waiter(sv_http_conn_t *c)
 {
     dns_entry_t *e = c->endpoint;
