@@ -414,7 +414,10 @@ static int load_script(run_args_t *a, int *code)
     fclose(f);
     char err[SV_LUA_ERR_SIZE];
     if (sv_script_load(&a->script, &a->plan, a->catalog, err) != 0) {
-        *code = SV_EXIT_SCRIPT_ERROR;
+        const char *aborted = a->script ? sv_script_aborted(a->script) : NULL;
+        *code = aborted ? SV_EXIT_SCRIPT_ABORT : SV_EXIT_SCRIPT_ERROR;
+        if (aborted)
+            return sv_cli_error("the init stage aborted the test: %s", aborted);
         return sv_cli_error("%s", err);
     }
     sv_shortcuts_t o = {0};
@@ -523,7 +526,8 @@ static int execute(run_args_t *a)
     }
     int failure = report_results(a, &report, progress);
     bool teardown_aborted = teardown && sv_script_aborted(a->script);
-    int code = report.threshold_abort               ? SV_EXIT_THRESHOLDS
+    int code = report.script_error                  ? SV_EXIT_SCRIPT_ERROR
+               : report.threshold_abort             ? SV_EXIT_THRESHOLDS
                : report.aborted || teardown_aborted ? SV_EXIT_SCRIPT_ABORT
                : report.interrupted                 ? SV_EXIT_EXTERNAL_ABORT
                : teardown                           ? SV_EXIT_SCRIPT_ERROR
@@ -565,8 +569,12 @@ int sv_cmd_run(int argc, char **argv)
         else
             a.plan.script = sv_xstrdup(positional[0]);
     }
-    if (a.plan.script && a.url) {
-        sv_cli_error("give a script or --url, not both (a script makes its own requests)");
+    if (a.plan.script && (a.url || a.method || a.body || a.body_file || a.plan.request.n_headers)) {
+        sv_cli_error("%s is for --url tests; a script makes its own requests",
+                     a.url                      ? "--url"
+                     : a.method                 ? "--method"
+                     : a.plan.request.n_headers ? "--header"
+                                                : "--body");
         goto out;
     }
     a.catalog = sv_catalog_new();

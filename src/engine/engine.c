@@ -393,6 +393,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
     report->aborted = e->abort_reason ? sv_xstrdup(e->abort_reason) : NULL;
     uv_mutex_unlock(&e->abort_lock);
     report->threshold_abort = e->threshold_abort;
+    report->script_error = e->script_error;
     sv_engine_evaluate_thresholds(report);
     health_report(e, report);
     engine_free(e);

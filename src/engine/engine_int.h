@@ -126,6 +126,7 @@ struct sv_engine {
     uv_mutex_t abort_lock;
     char *abort_reason; /* test.abort(), under abort_lock */
     bool threshold_abort;
+    bool script_error;
     sv_http_request_t request;
     const sv_vu_driver_t *driver;
     sv_worker_t *workers;

@@ -2,6 +2,7 @@
  * The main thread's script (options, setup, teardown, handle_summary) and the VU
  * driver that runs script iterations on the workers.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "engine_int.h"
@@ -46,7 +47,15 @@ int sv_script_load(sv_script_t **out, const sv_plan_t *plan, sv_catalog_t *catal
         .host_arg = s,
     };
     *out = s;
-    return sv_lua_state_new(&s->lua, plan->script, &s->host, true, err);
+    int rc = sv_lua_state_new(&s->lua, plan->script, &s->host, true, err);
+    if (rc == 0 && !sv_lua_has_function(s->lua, "default")) {
+        snprintf(err, SV_LUA_ERR_SIZE,
+                 "%s: the script defines no default() function (the "
+                 "iteration every VU runs)",
+                 plan->script);
+        rc = SV_EPARSE;
+    }
+    return rc;
 }
 
 int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err)

@@ -439,6 +439,7 @@ static void worker_main(void *arg)
         char err[SV_LUA_ERR_SIZE];
         if (sv_script_worker_init(w, err) != 0) {
             fprintf(stderr, "salvo: worker %u: %s\n", w->index, err);
+            e->script_error = true;
             sv_engine_abort(e, "a worker could not load the script");
         }
     }

@@ -248,7 +248,7 @@ static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *
                               char *ctype, size_t ctype_size)
 {
     *has_body = true;
-    if (body_idx && lua_type(L, body_idx) == LUA_TSTRING) {
+    if (body_idx && lua_isstring(L, body_idx)) { /* numbers too, as text */
         size_t n;
         const char *p = lua_tolstring(L, body_idx, &n);
         sv_buf_append(b, p, n);
@@ -301,7 +301,7 @@ static cached_req_t *cached(lua_State *L, const char *method, const char *url)
     const char *why;
     if (sv_http_request_init(&e->req, method, url, NULL, 0, NULL, 0, &why) != 0) {
         free(e);
-        luaL_error(L, "invalid URL \"%s\": %s", url, why);
+        luaL_error(L, "invalid request to \"%s\": %s", url, why);
     }
     e->url = sv_xstrndup(url, url_len);
     e->next = c->slots[slot];
@@ -448,7 +448,11 @@ static int response_json(lua_State *L)
     lua_pushvalue(L, -3);
     if (lua_pcall(L, 1, 1, 0) != 0)
         return luaL_error(L, "r:json(): the body is not JSON: %s", lua_tostring(L, -1));
-    while (path && *path && lua_istable(L, -1)) {
+    while (path && *path) {
+        if (!lua_istable(L, -1)) {
+            lua_pushnil(L); /* the path goes on past a value: nothing there */
+            return 1;
+        }
         size_t n = strcspn(path, ".");
         char *seg = sv_xstrndup(path, n);
         char *end;
@@ -533,6 +537,7 @@ static void call_reset(call_t *c)
     free(c->url);
     c->owned = false;
     c->url = NULL;
+    c->use = NULL;
 }
 
 static int64_t unix_now(void)
@@ -558,12 +563,13 @@ static void cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int pa
     if (lua_istable(L, t)) {
         lua_pushnil(L);
         while (lua_next(L, t)) {
-            const char *v = lua_istable(L, -1) ? (lua_getfield(L, -1, "value"), lua_tostring(L, -1))
-                                               : lua_tostring(L, -1);
-            if (lua_type(L, -2) == LUA_TSTRING && v)
-                sv_buf_printf(out, "%s%s=%s", out->len ? "; " : "", lua_tostring(L, -2), v);
-            lua_settop(L, t + 1);
-            lua_pop(L, 1);
+            int key = t + 1;
+            if (lua_istable(L, -1))
+                lua_getfield(L, -1, "value"); /* {value = "…"} as k6 allows */
+            const char *v = lua_tostring(L, -1);
+            if (lua_type(L, key) == LUA_TSTRING && v)
+                sv_buf_printf(out, "%s%s=%s", out->len ? "; " : "", lua_tostring(L, key), v);
+            lua_settop(L, key); /* keep the key for lua_next */
         }
     }
     lua_pop(L, 1);
@@ -580,6 +586,11 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         luaL_error(L, "params: expected a table, got %s", luaL_typename(L, params));
     if (body_idx && lua_isnil(L, body_idx))
         body_idx = 0;
+    if (strncasecmp(url, "https://", 8) == 0)
+        luaL_error(L,
+                   "\"%s\": https:// is not supported yet (TLS arrives with the protocols "
+                   "work); use http://",
+                   url);
     call_reset(c);
     c->vu = vu;
     read_opts(L, params, &c->opts);
@@ -616,7 +627,9 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     sv_http_request_t *r = (sv_http_request_t *)c->use;
     r->timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns;
     r->keep_head = true;
-    r->keep_body = c->opts.response_type != RT_NONE;
+    /* Cached requests are shared by the worker's VUs: never flip their flags per call
+     * (a response in flight reads them); "none" drops the body when it arrives. */
+    r->keep_body = e ? true : c->opts.response_type != RT_NONE;
     bool custom_tags = false;
     if (params) {
         lua_getfield(L, params, "tags");
@@ -857,10 +870,52 @@ VERB_BODY(l_options, "OPTIONS")
 
 /* http.batch({ {method, url, body, params} or url, ... }): all at once, each on a
  * connection of its own; returns the responses in the same order. */
+static void batch_free(sv_lua_vu_t *vu)
+{
+    batch_t *b = vu->batch;
+    if (b == NULL)
+        return;
+    for (int i = 0; i < b->n; i++) {
+        if (b->calls[i].conn)
+            sv_http_conn_cancel(b->calls[i].conn);
+        call_reset(&b->calls[i]);
+        sv_lua_vu_keep_conn(vu, b->calls[i].conn);
+    }
+    if (b->ref_results != LUA_NOREF)
+        luaL_unref(vu->s->L, LUA_REGISTRYINDEX, b->ref_results);
+    free(b->calls);
+    free(b);
+    vu->batch = NULL;
+}
+
+/* Prepares item i (a URL or {method, url, body, params}) of the batch at index 1. */
+static void batch_prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, int i)
+{
+    int top = lua_gettop(L);
+    lua_rawgeti(L, 1, i + 1);
+    int item = lua_gettop(L);
+    if (lua_type(L, item) == LUA_TSTRING) {
+        prepare(L, vu, c, "GET", item, 0, 0);
+    } else if (lua_istable(L, item)) {
+        for (int k = 1; k <= 4; k++)
+            lua_rawgeti(L, item, k);
+        const char *method = luaL_checkstring(L, item + 1);
+        prepare(L, vu, c, method, item + 2, item + 3, lua_istable(L, item + 4) ? item + 4 : 0);
+    } else {
+        luaL_error(L, "http.batch: item %d: expected a URL or {method, url, body, params}", i + 1);
+    }
+    lua_settop(L, top);
+}
+
+/* http.batch({ {method, url, body, params} or url, ... }): all at once, each on a
+ * connection of its own; returns the responses in the same order. The batch hangs on
+ * the VU from the start, so a bad item (a Lua error) leaves nothing behind that the
+ * next batch or the VU's end does not free. */
 static int l_batch(lua_State *L)
 {
     sv_lua_vu_t *vu = sv_lua_current(L, "http.batch()");
     luaL_checktype(L, 1, LUA_TTABLE);
+    batch_free(vu); /* one a bad item left unsent */
     int n = (int)lua_objlen(L, 1);
     if (n == 0) {
         lua_newtable(L);
@@ -869,34 +924,19 @@ static int l_batch(lua_State *L)
     batch_t *b = sv_xcalloc(1, sizeof(*b));
     b->calls = sv_xcalloc((size_t)n, sizeof(*b->calls));
     b->n = b->remaining = n;
-    int top = lua_gettop(L);
+    b->ref_results = LUA_NOREF;
+    vu->batch = b;
     for (int i = 0; i < n; i++) {
-        call_t *c = &b->calls[i];
-        c->batch = b;
-        c->slot = i;
-        c->conn = sv_lua_vu_take_conn(vu);
-        lua_rawgeti(L, 1, i + 1);
-        int item = lua_gettop(L);
-        if (lua_type(L, item) == LUA_TSTRING) {
-            prepare(L, vu, c, "GET", item, 0, 0);
-        } else if (lua_istable(L, item)) {
-            for (int k = 1; k <= 4; k++)
-                lua_rawgeti(L, item, k);
-            const char *method = luaL_checkstring(L, item + 1);
-            prepare(L, vu, c, method, item + 2, item + 3, lua_istable(L, item + 4) ? item + 4 : 0);
-        } else {
-            return luaL_error(L,
-                              "http.batch: item %d: expected a URL or {method, url, body, "
-                              "params}",
-                              i + 1);
-        }
-        lua_settop(L, top);
+        b->calls[i].batch = b;
+        b->calls[i].slot = i;
+        batch_prepare(L, vu, &b->calls[i], i);
     }
     lua_newtable(L);
     b->ref_results = luaL_ref(L, LUA_REGISTRYINDEX);
-    vu->batch = b;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        b->calls[i].conn = sv_lua_vu_take_conn(vu);
         send_call(&b->calls[i]);
+    }
     return lua_yield(L, 0);
 }
 
@@ -904,12 +944,14 @@ static int l_batch(lua_State *L)
 static int l_file(lua_State *L)
 {
     luaL_checkstring(L, 1);
+    const char *name = luaL_optstring(L, 2, "file");
+    const char *type = luaL_optstring(L, 3, "application/octet-stream");
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, 1);
     lua_setfield(L, -2, "data");
-    lua_pushstring(L, luaL_optstring(L, 2, "file"));
+    lua_pushstring(L, name);
     lua_setfield(L, -2, "filename");
-    lua_pushstring(L, luaL_optstring(L, 3, "application/octet-stream"));
+    lua_pushstring(L, type);
     lua_setfield(L, -2, "content_type");
     return 1;
 }
@@ -1039,19 +1081,8 @@ void sv_lua_vu_http_free(sv_lua_vu_t *vu)
 void sv_lua_vu_http_interrupt(sv_lua_vu_t *vu)
 {
     call_t *c = vu->pending;
-    if (vu->batch) {
-        batch_t *b = vu->batch;
-        for (int i = 0; i < b->n; i++) {
-            if (b->calls[i].conn)
-                sv_http_conn_cancel(b->calls[i].conn);
-            call_reset(&b->calls[i]);
-            sv_lua_vu_keep_conn(vu, b->calls[i].conn);
-        }
-        luaL_unref(vu->s->L, LUA_REGISTRYINDEX, b->ref_results);
-        free(b->calls);
-        free(b);
-        vu->batch = NULL;
-    } else if (c && c->conn) {
+    if (vu->batch)
+        batch_free(vu);
+    else if (c && c->conn)
         sv_http_conn_cancel(c->conn);
-    }
 }

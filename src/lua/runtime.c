@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../util/crypto.h"
 #include "lua_int.h"
 
 static const char state_key = 0;
@@ -80,6 +81,19 @@ static void error_text(lua_State *L, int idx, char *err)
 {
     const char *msg = lua_tostring(L, idx);
     snprintf(err, SV_LUA_ERR_SIZE, "%s", msg ? msg : "error object is not a string");
+}
+
+/* math.random differs per worker and per run, as scripts expect. */
+static void seed_random(lua_State *L)
+{
+    uint32_t seed;
+    if (sv_random_bytes(&seed, sizeof(seed)) != 0)
+        seed = (uint32_t)sv_now_ns();
+    lua_getglobal(L, "math");
+    lua_getfield(L, -1, "randomseed");
+    lua_pushnumber(L, seed % 2147483647u);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
 }
 
 static void register_preloads(lua_State *L)
@@ -167,6 +181,7 @@ int sv_lua_state_new(sv_lua_state_t **out, const char *script_path, sv_lua_host_
     luaL_openlibs(L);
     lua_pushcfunction(L, sv_lua_log); /* print() logs like salvo.log(), on stderr */
     lua_setglobal(L, "print");
+    seed_random(L);
     lua_pushlightuserdata(L, (void *)&state_key);
     lua_pushlightuserdata(L, s);
     lua_rawset(L, LUA_REGISTRYINDEX);

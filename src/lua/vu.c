@@ -171,6 +171,15 @@ static void undefer(sv_lua_vu_t *vu)
 
 /* ---- running ------------------------------------------------------------------- */
 
+/* What an iteration leaves behind is reset: its group, and its cookies (k6 clears
+ * the jar after every iteration). */
+static void end_iteration(sv_lua_vu_t *vu)
+{
+    sv_buf_reset(&vu->group_path);
+    vu->group_tags = vu->tags;
+    sv_cookie_jar_clear(&vu->jar);
+}
+
 /* A one-shot VU (setup, teardown) ended: keep its result or its error. */
 static void once_finished(sv_lua_vu_t *vu, int rc)
 {
@@ -216,8 +225,7 @@ static void run(sv_lua_vu_t *vu, int nargs)
             new_coroutine(vu);
         }
         vu->again = false;
-        sv_buf_reset(&vu->group_path);
-        vu->group_tags = vu->tags;
+        end_iteration(vu);
         s->host->iteration_done(vu->vu_arg, false, failed, 0);
         if (!vu->again || vu->freeing)
             break;
@@ -271,8 +279,7 @@ void sv_lua_vu_interrupt(sv_lua_vu_t *vu)
     }
     vu->wait = WAIT_NONE;
     new_coroutine(vu); /* the suspended iteration is abandoned */
-    sv_buf_reset(&vu->group_path);
-    vu->group_tags = vu->tags;
+    end_iteration(vu);
     vu->s->host->iteration_done(vu->vu_arg, true, false, 0);
 }
 

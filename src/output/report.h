@@ -24,10 +24,11 @@ typedef struct {
     const sv_catalog_t *catalog;
     sv_registry_t *totals;
     uint64_t duration_ns;
-    bool interrupted; /* stopped by a signal */
-    bool abandoned;   /* a second signal: workers were left running, exit promptly */
-    char *aborted;    /* test.abort()'s reason (or a threshold's), or NULL */
+    bool interrupted;     /* stopped by a signal */
+    bool abandoned;       /* a second signal: workers were left running, exit promptly */
+    char *aborted;        /* test.abort()'s reason (or a threshold's), or NULL */
     bool threshold_abort; /* a threshold with abortOnFail stopped the test */
+    bool script_error;    /* a worker could not load the script */
     sv_threshold_result_t *thresholds; /* evaluated on the totals at the end */
     size_t n_thresholds, thresholds_failed;
     sv_worker_health_t *workers;
