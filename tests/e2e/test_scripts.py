@@ -1241,3 +1241,96 @@ def test_iterations_without_io_on_several_vus(run_salvo, script):
     r = run_script(run_salvo, path, "--vus", "2", "--iterations", "4")
     assert r.code == 0, (r.code, r.err)
     assert metric(r.export, "calls", "count") == 4
+
+
+# ---- regressions from the scripting reference's review -------------------------------
+
+
+def test_http_edge_cases_behave(run_salvo, script, demo):
+    """A request that cannot be built raises (it never resends the previous one), a bad
+    batch item raises and the next batch works, r:json past a scalar is nil,
+    params.cookies and http.file defaults work, https:// is refused, numbers are bodies."""
+    path = script("""\
+        local http = require("salvo.http")
+        local salvo = require("salvo")
+        local B = salvo.env.BASE
+        local out = {}
+        function default()
+          http.post(B .. "/echo", "first")
+          local ok, err = pcall(http.request, "bad", B .. "/echo", "second")
+          out[#out + 1] = "bad=" .. tostring(ok) .. ":" .. tostring(err):match("invalid method")
+          out[#out + 1] = "batchbad=" .. tostring((pcall(http.batch, {5})))
+          out[#out + 1] = "batchok=" .. http.batch({ B .. "/hello" })[1].status
+          local r = http.post(B .. "/echo", nil, { json = { token = "abc" } })
+          out[#out + 1] = "path=" .. tostring(r:json("token.x")) .. "," .. r:json("token")
+          local f = http.file("x")
+          out[#out + 1] = "file=" .. f.filename .. "," .. f.content_type
+          out[#out + 1] = "https=" .. tostring((pcall(http.get, "https://127.0.0.1:9/")))
+          out[#out + 1] = "num=" .. http.post(B .. "/echo", 42).body
+          salvo.log(table.concat(out, " "))
+        end
+        """)
+    r = run_script(run_salvo, path, "--iterations", 1, base=base_url(demo))
+    assert r.code == 0, r.err
+    line = [l for l in r.err.splitlines() if "bad=" in l][0]
+    for want in ["bad=false:invalid method", "batchbad=false", "batchok=200",
+                 "path=nil,abc", "file=file,application/octet-stream", "https=false",
+                 "num=42"]:
+        assert want in line, (want, line)
+
+
+def test_params_cookies_are_sent_and_the_jar_empties_each_iteration(run_salvo, script, demo):
+    path = script("""\
+        local http = require("salvo.http")
+        local salvo = require("salvo")
+        local B = salvo.env.BASE
+        function default()
+          local jar = http.cookie_jar()
+          local before = jar:cookies_for_url(B .. "/").sid
+          jar:set(B .. "/", "sid", "42")
+          http.get(B .. "/hello", { cookies = { a = "1", b = { value = "2" } } })
+          salvo.log("before=" .. tostring(before))
+        end
+        """)
+    r = run_script(run_salvo, path, "--iterations", 3, "--http-debug", base=base_url(demo))
+    assert r.code == 0, r.err
+    cookie_lines = [l for l in r.err.splitlines() if l.startswith("Cookie:")]
+    assert len(cookie_lines) == 3
+    assert all("sid=42" in l and "a=1" in l and "b=2" in l for l in cookie_lines), cookie_lines
+    assert r.err.count("before=nil") == 3, "the jar must be empty at each iteration's start"
+
+
+def test_math_random_differs_between_runs(run_salvo, script):
+    path = script("""\
+        function default() require("salvo").log("r=" .. math.random(1, 1000000000)) end
+        """)
+    draws = set()
+    for _ in range(2):
+        r = run_script(run_salvo, path, "--iterations", 1)
+        assert r.code == 0, r.err
+        draws.add([l for l in r.err.splitlines() if "r=" in l][0].split("r=")[1])
+    assert len(draws) == 2, "math.random must be seeded per run"
+
+
+def test_script_without_default_exits_107(run_salvo, script):
+    r = run_script(run_salvo, script("x = 1\n"))
+    assert r.code == 107, (r.code, r.err)
+    assert "default()" in one_line(r.err)
+
+
+@pytest.mark.parametrize("flag", [["-X", "POST"], ["-H", "A: b"], ["--body", "x"],
+                                  ["--url", "http://127.0.0.1:9/"]])
+def test_request_flags_with_a_script_exit_2(run_salvo, script, flag):
+    r = run_script(run_salvo, script("function default() end\n"), *flag)
+    assert r.code == 2, (r.code, r.err)
+    assert "script makes its own requests" in one_line(r.err)
+
+
+def test_abort_in_the_init_stage_exits_108(run_salvo, script):
+    path = script("""\
+        require("salvo").test.abort("not today")
+        function default() end
+        """)
+    r = run_script(run_salvo, path)
+    assert r.code == 108, (r.code, r.err)
+    assert "not today" in one_line(r.err)
