@@ -30,6 +30,52 @@ static void push_row(sv_summary_row_t **rows, size_t *n, sv_summary_row_t row)
     (*rows)[(*n)++] = row;
 }
 
+static void push_sub(const sv_report_t *r, sv_summary_row_t **rows, size_t *n,
+                     const sv_metric_def_t *def, uint32_t m, const char *key, const char *value)
+{
+    sv_summary_row_t sub = {.def = def, .sub = true};
+    if (sv_registry_aggregate(r->totals, m, key, value, &sub.agg) == 0) {
+        sv_series_release(&sub.agg);
+        return;
+    }
+    sub.name = sv_xasprintf("%s{%s:%s}", def->name, key, value);
+    push_row(rows, n, sub);
+}
+
+/* Distinct values of a tag among a metric's series (at most `max`; borrowed). */
+static size_t tag_values(const sv_report_t *r, uint32_t m, const char *key, const char **vals,
+                         size_t max)
+{
+    size_t n = 0, cursor = 0;
+    sv_series_t *s;
+    while ((s = sv_registry_next(r->totals, &cursor)) != NULL) {
+        const char *v = s->metric == m ? sv_tagset_get(s->tags, key) : NULL;
+        size_t i = 0;
+        while (v && i < n && strcmp(vals[i], v) != 0)
+            i++;
+        if (v && i == n && n < max)
+            vals[n++] = v;
+    }
+    return n;
+}
+
+/* Trends broken down by scenario and by name tag, as k6 users ask for, when there
+ * is more than one of either (a single value would repeat the metric's row). */
+#define MAX_BREAKDOWN 64
+static void push_breakdowns(const sv_report_t *r, sv_summary_row_t **rows, size_t *n,
+                            const sv_metric_def_t *def, uint32_t m)
+{
+    static const char *keys[] = {"scenario", "name"};
+    if (def->type != SV_TREND)
+        return;
+    for (size_t k = 0; k < SV_ARRAY_SIZE(keys); k++) {
+        const char *vals[MAX_BREAKDOWN];
+        size_t nv = tag_values(r, m, keys[k], vals, MAX_BREAKDOWN);
+        for (size_t i = 0; nv > 1 && i < nv; i++)
+            push_sub(r, rows, n, def, m, keys[k], vals[i]);
+    }
+}
+
 size_t sv_summary_rows(const sv_report_t *r, sv_summary_row_t **out)
 {
     sv_summary_row_t *rows = NULL;
@@ -40,17 +86,11 @@ size_t sv_summary_rows(const sv_report_t *r, sv_summary_row_t **out)
             continue;
         row.name = sv_xstrdup(row.def->name);
         push_row(&rows, &n, row);
-        for (size_t i = 0; i < SV_ARRAY_SIZE(default_submetrics); i++) {
-            if (default_submetrics[i].metric != m)
-                continue;
-            sv_summary_row_t sub = {.def = row.def, .sub = true};
-            if (sv_registry_aggregate(r->totals, m, default_submetrics[i].key,
-                                      default_submetrics[i].value, &sub.agg) == 0)
-                continue;
-            sub.name = sv_xasprintf("%s{%s:%s}", row.def->name, default_submetrics[i].key,
-                                    default_submetrics[i].value);
-            push_row(&rows, &n, sub);
-        }
+        for (size_t i = 0; i < SV_ARRAY_SIZE(default_submetrics); i++)
+            if (default_submetrics[i].metric == m)
+                push_sub(r, &rows, &n, row.def, m, default_submetrics[i].key,
+                         default_submetrics[i].value);
+        push_breakdowns(r, &rows, &n, row.def, m);
     }
     if (n > 1)
         qsort(rows, n, sizeof(*rows), cmp_row);

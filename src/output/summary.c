@@ -159,7 +159,11 @@ static void display_name(const sv_summary_row_t *row, char *out, size_t size)
         return;
     }
     const char *brace = strchr(row->name, '{');
-    snprintf(out, size, "  { %.*s }", (int)(strlen(brace) - 2), brace + 1);
+    int len = (int)strlen(brace) - 2;
+    if (len > 56) /* long URLs as names: keep the column readable */
+        snprintf(out, size, "  { %.26s\xe2\x80\xa6%.29s }", brace + 1, brace + 1 + len - 29);
+    else
+        snprintf(out, size, "  { %.*s }", len, brace + 1);
 }
 
 static void print_metrics(FILE *f, const sv_report_t *r)

@@ -1334,3 +1334,28 @@ def test_abort_in_the_init_stage_exits_108(run_salvo, script):
     r = run_script(run_salvo, path)
     assert r.code == 108, (r.code, r.err)
     assert "not today" in one_line(r.err)
+
+
+def test_trends_break_down_by_name_and_scenario_only_when_there_are_several(
+        run_salvo, script, demo):
+    path = script("""\
+        local http = require("salvo.http")
+        local B = require("salvo").env.BASE
+        function default()
+          http.get(B .. "/hello", { tags = { name = "hello" } })
+          http.get(B .. "/delay/20", { tags = { name = "slow" } })
+        end
+        """)
+    r = run_script(run_salvo, path, "--iterations", 10, base=base_url(demo))
+    assert r.code == 0, r.err
+    m = r.export["metrics"]
+    fast, slow = m["http_req_duration{name:hello}"], m["http_req_duration{name:slow}"]
+    assert slow["min"] >= 20 > fast["max"], (fast, slow)
+    assert "{ name:slow }" in r.out
+    # one scenario: no {scenario:...} rows, which would only repeat the metric
+    assert not any("{scenario:" in k for k in m), [k for k in m if "{" in k]
+
+    q = run_salvo("run", "--url", demo.url("/hello"), "--iterations", 5, "--quiet")
+    assert q.code == 0, q.err
+    assert [k for k in q.export["metrics"] if "{" in k] == [
+        "http_req_duration{expected_response:true}"]
