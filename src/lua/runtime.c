@@ -9,6 +9,7 @@
  * of a worker. See docs/scripting.md.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,9 +274,14 @@ static const struct {
     {"summaryTimeUnit", "in a later release"},
 };
 
-static int option_error(char *err, const char *fmt, const char *key, const char *detail)
+static int option_error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int option_error(char *err, const char *fmt, ...)
 {
-    snprintf(err, SV_LUA_ERR_SIZE, fmt, key, detail);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, SV_LUA_ERR_SIZE, fmt, ap);
+    va_end(ap);
     return SV_EINVAL;
 }
 
@@ -312,7 +318,7 @@ static int read_tags(lua_State *L, sv_shortcuts_t *o, char *err)
     while (lua_next(L, -2)) {
         if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
             lua_pop(L, 2);
-            return option_error(err, "options.%s: expected string keys and values%s", "tags", "");
+            return option_error(err, "options.tags: expected string keys and values");
         }
         sv_kv_push(&o->tags, &o->n_tags, lua_tostring(L, -2), lua_tostring(L, -1));
         lua_pop(L, 1);
@@ -337,16 +343,16 @@ static int read_threshold(lua_State *L, const char *metric, sv_plan_t *plan, cha
             lua_pop(L, 3);
             return option_error(err,
                                 "options.thresholds.%s: delayAbortEval: expected a duration "
-                                "such as \"10s\"%s",
-                                metric, "");
+                                "such as \"10s\"",
+                                metric);
         }
         lua_pop(L, 3);
     }
     if (expr == NULL)
         return option_error(err,
                             "options.thresholds.%s: expected expressions such as "
-                            "\"p(95)<500\"%s",
-                            metric, "");
+                            "\"p(95)<500\"",
+                            metric);
     if (sv_plan_add_threshold(plan, metric, expr, abort_on_fail, delay, &why) != 0) {
         snprintf(err, SV_LUA_ERR_SIZE, "options.thresholds[\"%s\"]: \"%s\": %s", metric, expr, why);
         return SV_EINVAL;
@@ -359,16 +365,15 @@ static int read_thresholds(lua_State *L, sv_plan_t *plan, char *err)
     if (!lua_istable(L, -1))
         return option_error(err,
                             "options.%s: expected a table such as { http_req_duration = "
-                            "{ \"p(95)<500\" } }%s",
-                            "thresholds", "");
+                            "{ \"p(95)<500\" } }",
+                            "thresholds");
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         /* lua_tostring on a number key would turn it into a string and break lua_next */
         const char *metric = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         int rc = 0;
         if (metric == NULL || !lua_istable(L, -1))
-            rc = option_error(err, "options.thresholds: expected metric = { expressions }%s%s", "",
-                              "");
+            rc = option_error(err, "options.thresholds: expected metric = { expressions }");
         for (int i = 1; rc == 0; i++) {
             lua_rawgeti(L, -1, i);
             if (lua_isnil(L, -1)) {
@@ -404,7 +409,7 @@ static int read_trend_stats(lua_State *L, sv_plan_t *plan, char *err)
     int rc = list.len ? sv_plan_set_trend_stats(plan, list.data, &why) : SV_EPARSE;
     sv_buf_free(&list);
     if (rc != 0)
-        return option_error(err, "options.summaryTrendStats: %s%s", why, "");
+        return option_error(err, "options.summaryTrendStats: %s", why);
     return 0;
 }
 
@@ -440,8 +445,8 @@ static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, sv_plan
                                 later_keys[i].when);
     return option_error(err,
                         "options.%s: unknown option (supported: vus, duration, iterations, "
-                        "tags, thresholds, summaryTrendStats)%s",
-                        key, "");
+                        "tags, thresholds, summaryTrendStats)",
+                        key);
 }
 
 int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
@@ -452,14 +457,13 @@ int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, sv_plan_t *plan, c
     if (lua_isnil(L, -1))
         goto out;
     if (!lua_istable(L, -1)) {
-        rc = option_error(err, "options: expected a table, got %s%s", luaL_typename(L, -1), "");
+        rc = option_error(err, "options: expected a table, got %s", luaL_typename(L, -1));
         goto out;
     }
     lua_pushnil(L);
     while (rc == 0 && lua_next(L, -2)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            rc = option_error(err, "options: keys must be strings, got %s%s", luaL_typename(L, -2),
-                              "");
+            rc = option_error(err, "options: keys must be strings, got %s", luaL_typename(L, -2));
         else
             rc = read_option(L, lua_tostring(L, -2), o, plan, err);
         lua_pop(L, rc == 0 ? 1 : 2);

@@ -70,17 +70,15 @@ static bool read_agg(const char **p, sv_threshold_t *t)
 
 static bool read_op(const char **p, sv_op_t *op)
 {
+    /* longest first, so "<=" is not read as "<" and "===" not as "==" */
     static const struct {
         const char *text;
         sv_op_t op;
-    } ops[] = {{"<=", SV_OP_LE},  {">=", SV_OP_GE}, {"==", SV_OP_EQ}, {"!=", SV_OP_NE},
-               {"===", SV_OP_EQ}, {"<", SV_OP_LT},  {">", SV_OP_GT}};
+    } ops[] = {{"===", SV_OP_EQ}, {"<=", SV_OP_LE}, {">=", SV_OP_GE}, {"==", SV_OP_EQ},
+               {"!=", SV_OP_NE},  {"<", SV_OP_LT},  {">", SV_OP_GT}};
     for (size_t i = 0; i < SV_ARRAY_SIZE(ops); i++) {
         size_t n = strlen(ops[i].text);
         if (strncmp(*p, ops[i].text, n) == 0) {
-            /* "===" before "==" matters only for the length consumed */
-            if (n == 2 && ops[i].op == SV_OP_EQ && (*p)[2] == '=')
-                continue;
             *op = ops[i].op;
             *p += n;
             return true;

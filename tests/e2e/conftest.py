@@ -405,6 +405,16 @@ class TcpServer:
             except OSError:
                 pass
 
+    def requests_on(self, conn):
+        """Yields (head, body) for each request on a kept-alive connection until EOF."""
+        buf = b""
+        while not self.stopping.is_set():
+            req = self.read_request(conn, buf)
+            if req is None:
+                return
+            head, body, buf = req
+            yield head, body
+
     def read_request(self, conn, buf=b""):
         """Reads one request (head and Content-Length body). (head, body, rest) or None at EOF."""
         while b"\r\n\r\n" not in buf:
@@ -448,12 +458,7 @@ class KeepAliveServer(TcpServer):
     """A well-behaved HTTP/1.1 server: 'ok' to everything, keep-alive; counts accepts."""
 
     def handle(self, conn):
-        buf = b""
-        while not self.stopping.is_set():
-            req = self.read_request(conn, buf)
-            if req is None:
-                return
-            _, _, buf = req
+        for _ in self.requests_on(conn):
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
 

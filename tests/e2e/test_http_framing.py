@@ -21,12 +21,7 @@ class InterimResponseServer(TcpServer):
     """A 100 Continue before the real response, on a kept-alive connection."""
 
     def handle(self, conn):
-        buf = b""
-        while True:
-            req = self.read_request(conn, buf)
-            if req is None:
-                return
-            buf = req[2]
+        for _ in self.requests_on(conn):
             conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n"
                          b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
@@ -39,12 +34,7 @@ class DribbleServer(TcpServer):
                 b"5\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n")
 
     def handle(self, conn):
-        buf = b""
-        while True:
-            req = self.read_request(conn, buf)
-            if req is None:
-                return
-            buf = req[2]
+        for _ in self.requests_on(conn):
             for i in range(0, len(self.RESPONSE), 7):
                 conn.sendall(self.RESPONSE[i:i + 7])
                 time.sleep(0.001)
@@ -78,12 +68,7 @@ class ContentLengthAndChunkedServer(TcpServer):
     """Both Content-Length and Transfer-Encoding: chunked (chunked wins, RFC 9112)."""
 
     def handle(self, conn):
-        buf = b""
-        while True:
-            req = self.read_request(conn, buf)
-            if req is None:
-                return
-            buf = req[2]
+        for _ in self.requests_on(conn):
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n"
                          b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
 

@@ -969,12 +969,7 @@ class RedirectServer(TcpServer):
     "arrived at PATH" with two X-Multi headers and X-Custom-Thing."""
 
     def handle(self, conn):
-        buf = b""
-        while not self.stopping.is_set():
-            req = self.read_request(conn, buf)
-            if req is None:
-                return
-            head, body, buf = req
+        for head, body in self.requests_on(conn):
             method, path = head.split(b" ")[:2]
             path = path.decode()
             routes = {"/old": (302, "/new"), "/rel/a": (302, "b"),
@@ -1359,3 +1354,47 @@ def test_trends_break_down_by_name_and_scenario_only_when_there_are_several(
     assert q.code == 0, q.err
     assert [k for k in q.export["metrics"] if "{" in k] == [
         "http_req_duration{expected_response:true}"]
+
+
+def test_summary_trend_stats_choose_the_columns(run_salvo, script, demo):
+    q = run_salvo("run", "--url", demo.url("/hello"), "--iterations", 20, "--quiet",
+                  "--summary-trend-stats", "avg,p(99.9),count")
+    assert q.code == 0, q.err
+    assert set(q.export["metrics"]["http_req_duration"]) == {"avg", "p(99.9)", "count"}
+    assert q.export["metrics"]["http_req_duration"]["count"] == 20
+    assert "p(99.9)=" in q.out and "p(95)=" not in q.out
+
+    path = script("""\
+        options = { summaryTrendStats = { "min", "max" } }
+        function default() require("salvo.http").get(require("salvo").env.BASE .. "/hello") end
+        """)
+    r = run_script(run_salvo, path, "--iterations", 3, base=base_url(demo))
+    assert set(r.export["metrics"]["http_req_duration"]) == {"min", "max"}
+    r = run_script(run_salvo, path, "--iterations", 3, "--summary-trend-stats", "med",
+                   base=base_url(demo))
+    assert set(r.export["metrics"]["http_req_duration"]) == {"med"}, "the flag wins"
+
+    bad = run_salvo("run", "--url", demo.url("/hello"), "--summary-trend-stats", "avg,rate")
+    assert bad.code == 2 and "--summary-trend-stats" in one_line(bad.err)
+
+
+def test_url_credentials_are_sent_as_basic_auth(run_salvo, demo):
+    url = demo.url("/hello").replace("http://", "http://user:p%40ss@")
+    r = run_salvo("run", "--url", url, "--iterations", 1, "--quiet", "--http-debug")
+    assert r.code == 0, r.err
+    # base64("user:p@ss"), and the credentials never reach the Host header
+    assert "Authorization: Basic dXNlcjpwQHNz" in r.err
+    assert "@" not in [l for l in r.err.splitlines() if l.startswith("Host:")][0]
+
+
+def test_response_request_names_what_was_sent(run_salvo, script, demo):
+    path = script("""\
+        local http = require("salvo.http")
+        function default()
+          local r = http.post(require("salvo").env.BASE .. "/echo", "x")
+          require("salvo").log("sent " .. r.request.method .. " " .. r.request.url)
+        end
+        """)
+    r = run_script(run_salvo, path, "--iterations", 1, base=base_url(demo))
+    assert r.code == 0, r.err
+    assert f"sent POST {base_url(demo)}/echo" in r.err
