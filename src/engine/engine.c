@@ -296,9 +296,11 @@ static int prepare_request(sv_engine_t *e, const sv_plan_t *plan)
     free(headers);
     if (rc != 0)
         return SV_EINVAL;
-    e->request.timeout_ns = plan->timeout_ns;
-    e->request.keep_head = plan->http_debug != SV_DEBUG_OFF;
-    e->request.keep_body = plan->http_debug == SV_DEBUG_FULL;
+    e->send_opts = (sv_http_send_opts_t){
+        .timeout_ns = plan->timeout_ns,
+        .keep_head = plan->http_debug != SV_DEBUG_OFF,
+        .keep_body = plan->http_debug == SV_DEBUG_FULL,
+    };
     return 0;
 }
 

@@ -127,7 +127,8 @@ struct sv_engine {
     char *abort_reason; /* test.abort(), under abort_lock */
     bool threshold_abort;
     bool script_error;
-    sv_http_request_t request;
+    sv_http_request_t request; /* quick tests: the one request, and how to send it */
+    sv_http_send_opts_t send_opts;
     const sv_vu_driver_t *driver;
     sv_worker_t *workers;
     uint32_t n_workers;

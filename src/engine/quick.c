@@ -19,7 +19,8 @@ static void iterate(sv_vu_t *vu)
 {
     if (vu->conn == NULL)
         vu->conn = sv_http_conn_new(vu->sc->w->http);
-    sv_http_conn_send(vu->conn, &vu->sc->w->engine->request, on_result, vu);
+    sv_engine_t *e = vu->sc->w->engine;
+    sv_http_conn_send(vu->conn, &e->request, &e->send_opts, on_result, vu);
 }
 
 static void interrupt(sv_vu_t *vu)

@@ -74,6 +74,7 @@ struct sv_http_conn {
     int addr_index, addrs_tried;
     sv_http_conn_t *dns_next;
     const sv_http_request_t *req;
+    sv_http_send_opts_t opts;
     sv_http_cb cb;
     void *cb_arg;
     sv_http_result_t res;
@@ -294,7 +295,7 @@ static bool retry_stale(sv_http_conn_t *c)
 
 static void complete(sv_http_conn_t *c)
 {
-    if (c->req->keep_body && c->content_encoding) {
+    if (c->opts.keep_body && c->content_encoding) {
         int rc = sv_http_decode_body(&c->res.body, sv_span(c->content_encoding));
         if (rc == SV_ETOOBIG) {
             c->res.error_code = SV_HTTP_ERR_RESPONSE_TOO_LARGE;
@@ -321,12 +322,12 @@ static void note_head(sv_http_conn_t *c, const sv_h1_response_t *h, const char *
         c->keep_alive = false;
     free(c->content_encoding);
     c->content_encoding = NULL;
-    if (c->req->keep_body) {
+    if (c->opts.keep_body) {
         sv_span_t ce = sv_h1_find_header(h->headers, h->num_headers, "content-encoding");
         if (ce.len)
             c->content_encoding = sv_xstrndup(ce.ptr, ce.len);
     }
-    if (c->req->keep_head)
+    if (c->opts.keep_head)
         sv_buf_append(&c->res.head, head, len);
 }
 
@@ -366,7 +367,7 @@ static bool feed_body(sv_http_conn_t *c, const char *data, size_t len, size_t *u
             fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response body exceeds the size limit");
             return false;
         }
-        if (c->req->keep_body && piece.len && sv_buf_append(&c->res.body, piece.ptr, piece.len)) {
+        if (c->opts.keep_body && piece.len && sv_buf_append(&c->res.body, piece.ptr, piece.len)) {
             fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response body exceeds the size limit");
             return false;
         }
@@ -698,7 +699,8 @@ static void start_request(sv_http_conn_t *c)
     begin_connect(c);
 }
 
-int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_cb cb, void *arg)
+int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
+                      const sv_http_send_opts_t *opts, sv_http_cb cb, void *arg)
 {
     if (c->state != C_IDLE || c->freeing)
         return SV_EINVAL;
@@ -717,8 +719,9 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_c
     c->body_bytes = 0;
     c->t_connect_start = c->t_connected = c->t_write_start = c->t_written = c->t_first_byte = 0;
     sv_buf_reset(&c->stash);
-    if (req->timeout_ns)
-        uv_timer_start(&c->timer, on_timeout, (req->timeout_ns + 999999) / 1000000, 0);
+    c->opts = *opts;
+    if (opts->timeout_ns)
+        uv_timer_start(&c->timer, on_timeout, (opts->timeout_ns + 999999) / 1000000, 0);
 
     dns_entry_t *e = dns_entry(c->ctx, &req->url);
     if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN) {

@@ -45,16 +45,20 @@ typedef struct {
 } sv_http_header_t;
 
 /* A request ready to send: its URL and its bytes on the wire, built once and sent
- * any number of times. */
+ * any number of times, by any connection of its thread. Immutable once built. */
 typedef struct {
     sv_url_t url;
     char *method;
     bool is_head;
     sv_buf_t wire;
-    uint64_t timeout_ns;
-    bool keep_body; /* collect the (decoded) body into the result */
-    bool keep_head; /* keep the raw response head in the result */
 } sv_http_request_t;
+
+/* What one send asks for, besides the request itself. */
+typedef struct {
+    uint64_t timeout_ns; /* 0: none */
+    bool keep_body;      /* collect the (decoded) body into the result */
+    bool keep_head;      /* keep the raw response head in the result */
+} sv_http_send_opts_t;
 
 /* Builds a request. Adds Host, User-Agent and Content-Length unless given.
  * SV_EPARSE with *why set for a bad URL or header. */
@@ -94,7 +98,8 @@ sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx);
 /* Sends a request; cb runs later from the loop, exactly once, never from inside
  * this call. The request must outlive the callback. SV_EINVAL if a request is
  * already in flight on this connection. */
-int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req, sv_http_cb cb, void *arg);
+int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
+                      const sv_http_send_opts_t *opts, sv_http_cb cb, void *arg);
 /* Aborts the request in flight, if any: its callback runs now, with interrupted set. */
 void sv_http_conn_cancel(sv_http_conn_t *c);
 /* Cancels, closes and frees the connection (memory goes once its handles closed). */

@@ -45,7 +45,7 @@ int sv_http_request_init(sv_http_request_t *r, const char *method, const char *u
                          const sv_http_header_t *headers, size_t n_headers, const char *body,
                          size_t body_len, const char **why)
 {
-    *r = (sv_http_request_t){.timeout_ns = 60ULL * 1000000000ULL};
+    *r = (sv_http_request_t){0};
     for (const char *c = method; *c; c++)
         if (!isupper((unsigned char)*c) && *c != '-' && *c != '_') {
             *why = "invalid method (expected an upper-case token such as GET or POST)";

@@ -514,6 +514,7 @@ typedef struct {
     sv_http_request_t req; /* built for this call (owned) unless `use` is cached */
     bool owned;
     const sv_http_request_t *use;
+    sv_http_send_opts_t send;
     const sv_tagset_t *tags;
     sv_http_conn_t *conn;
     batch_t *batch; /* NULL for a single request */
@@ -624,12 +625,11 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     lua_settop(L, top);
     if (c->use == NULL)
         luaL_error(L, "invalid request to \"%s\": %s", url, why);
-    sv_http_request_t *r = (sv_http_request_t *)c->use;
-    r->timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns;
-    r->keep_head = true;
-    /* Cached requests are shared by the worker's VUs: never flip their flags per call
-     * (a response in flight reads them); "none" drops the body when it arrives. */
-    r->keep_body = e ? true : c->opts.response_type != RT_NONE;
+    c->send = (sv_http_send_opts_t){
+        .timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns,
+        .keep_head = true, /* headers, cookies and redirects read it */
+        .keep_body = c->opts.response_type != RT_NONE,
+    };
     bool custom_tags = false;
     if (params) {
         lua_getfield(L, params, "tags");
@@ -653,7 +653,7 @@ static void send_call(call_t *c)
     if (c->conn == NULL)
         c->conn = sv_http_conn_new(vu->s->host->http);
     vu->wait = WAIT_HTTP;
-    sv_http_conn_send(c->conn, c->use, on_response, c);
+    sv_http_conn_send(c->conn, c->use, &c->send, on_response, c);
 }
 
 static const sv_tagset_t *request_tags(sv_lua_vu_t *vu, lua_State *L, int params,
@@ -753,9 +753,6 @@ static bool follow_redirect(call_t *c, const sv_h1_response_t *head)
         free(target);
         return false;
     }
-    next.timeout_ns = c->use->timeout_ns;
-    next.keep_head = true;
-    next.keep_body = c->use->keep_body;
     if (c->owned)
         sv_http_request_free(&c->req);
     c->req = next;

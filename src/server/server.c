@@ -314,7 +314,11 @@ static void process(srv_conn_t *c)
         sv_buf_consume(&c->in, (size_t)used);
         c->busy = true;
         if (c->res.delay_ms) {
-            uv_timer_start(&c->delay, on_delay, c->res.delay_ms, 0);
+            /* libuv counts in whole milliseconds from a clock cached per loop pass, so a
+             * timer can fire up to a millisecond early: refresh it and add one, so the
+             * answer comes no sooner than asked. */
+            uv_update_time(&c->w->loop);
+            uv_timer_start(&c->delay, on_delay, c->res.delay_ms + 1, 0);
             return;
         }
         respond_now(c);
