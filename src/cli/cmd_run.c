@@ -13,14 +13,19 @@
 #include "../engine/script.h"
 #include "../http/client.h"
 #include "../output/output.h"
+#include "../plan/options.h"
+#include "../plan/profile.h"
 #include "options.h"
+
+extern char **environ;
 
 typedef struct {
     sv_plan_t plan;
-    const char *url, *method, *body, *body_file, *duration_text, *overload;
-    uint64_t vus, max_vus, iterations, duration_ns;
-    sv_rate_t rate;
-    bool has_vus, has_rate, has_duration, has_trend_stats;
+    const char *url, *method, *body, *body_file, *overload, *config, *profile;
+    uint64_t vus, max_vus, iterations, duration_ns, target_vus;
+    sv_rate_t rate, target_rate;
+    bool has_vus, has_rate, has_duration, has_target_rate;
+    json_t *flags; /* the options the flags set, as a layer (see plan/options.h) */
     sv_catalog_t *catalog;
     sv_script_t *script;
 } run_args_t;
@@ -86,10 +91,18 @@ static int parse_count(const char *opt, const char *v, uint64_t max, uint64_t *o
     return 0;
 }
 
+static void set_flag(void *ctx, const char *key, json_t *value)
+{
+    json_object_set_new(ARGS(ctx)->flags, key, value);
+}
+
 static int opt_vus(void *ctx, const char *v)
 {
     ARGS(ctx)->has_vus = true;
-    return parse_count("--vus", v, 1000000, &ARGS(ctx)->vus);
+    if (parse_count("--vus", v, 1000000, &ARGS(ctx)->vus) != 0)
+        return -1;
+    set_flag(ctx, "vus", json_integer((json_int_t)ARGS(ctx)->vus));
+    return 0;
 }
 
 static int opt_max_vus(void *ctx, const char *v)
@@ -99,7 +112,10 @@ static int opt_max_vus(void *ctx, const char *v)
 
 static int opt_iterations(void *ctx, const char *v)
 {
-    return parse_count("--iterations", v, UINT64_MAX / 2, &ARGS(ctx)->iterations);
+    if (parse_count("--iterations", v, UINT64_MAX / 4, &ARGS(ctx)->iterations) != 0)
+        return -1;
+    set_flag(ctx, "iterations", json_integer((json_int_t)ARGS(ctx)->iterations));
+    return 0;
 }
 
 static int parse_time(const char *opt, const char *v, uint64_t *ns)
@@ -112,7 +128,32 @@ static int parse_time(const char *opt, const char *v, uint64_t *ns)
 static int opt_duration(void *ctx, const char *v)
 {
     ARGS(ctx)->has_duration = true;
-    return parse_time("--duration", v, &ARGS(ctx)->duration_ns);
+    if (parse_time("--duration", v, &ARGS(ctx)->duration_ns) != 0)
+        return -1;
+    set_flag(ctx, "duration", json_string(v));
+    return 0;
+}
+
+/* --stage 30s:10, repeatable, as k6 spells it. */
+static int opt_stage(void *ctx, const char *v)
+{
+    const char *colon = strchr(v, ':');
+    char dur[64];
+    uint64_t ns, target;
+    if (colon == NULL || (size_t)(colon - v) >= sizeof(dur))
+        return bad_value("--stage", v, "is not a stage; write DURATION:TARGET, e.g. 30s:10");
+    snprintf(dur, sizeof(dur), "%.*s", (int)(colon - v), v);
+    if (sv_parse_duration(dur, &ns) != 0 ||
+        (strcmp(colon + 1, "0") != 0 && sv_parse_uint(colon + 1, 100000000, &target) != 0))
+        return bad_value("--stage", v, "is not a stage; write DURATION:TARGET, e.g. 30s:10");
+    json_t *stages = json_object_get(ARGS(ctx)->flags, "stages");
+    if (stages == NULL) {
+        stages = json_array();
+        set_flag(ctx, "stages", stages);
+    }
+    json_array_append_new(stages, json_pack("{s:s,s:I}", "duration", dur, "target",
+                                            (json_int_t)strtoull(colon + 1, NULL, 10)));
+    return 0;
 }
 
 static int opt_timeout(void *ctx, const char *v)
@@ -169,7 +210,12 @@ static int opt_tag(void *ctx, const char *v)
     if (eq == NULL || eq == v)
         return bad_value("--tag", v, "is not a tag; write it as KEY=VALUE");
     char *key = sv_xstrndup(v, (size_t)(eq - v));
-    sv_kv_push(&ARGS(ctx)->plan.tags, &ARGS(ctx)->plan.n_tags, key, eq + 1);
+    json_t *tags = json_object_get(ARGS(ctx)->flags, "tags");
+    if (tags == NULL) {
+        tags = json_object();
+        set_flag(ctx, "tags", tags);
+    }
+    json_object_set_new(tags, key, json_string(eq + 1));
     free(key);
     return 0;
 }
@@ -220,7 +266,116 @@ static int opt_trend_stats(void *ctx, const char *v)
     const char *why;
     if (sv_plan_set_trend_stats(&ARGS(ctx)->plan, v, &why) != 0)
         return sv_cli_error("--summary-trend-stats: \"%s\": %s", v, why);
-    ARGS(ctx)->has_trend_stats = true;
+    json_t *list = json_array();
+    char *copy = sv_xstrdup(v), *save = NULL;
+    for (char *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save))
+        json_array_append_new(list, json_string(p));
+    free(copy);
+    set_flag(ctx, "summaryTrendStats", list);
+    return 0;
+}
+
+static int opt_config(void *ctx, const char *v)
+{
+    ARGS(ctx)->config = v;
+    return 0;
+}
+
+static int opt_no_connection_reuse(void *ctx, const char *v)
+{
+    set_flag(ctx, "noConnectionReuse", json_true());
+    return 0;
+}
+
+static int opt_discard_bodies(void *ctx, const char *v)
+{
+    set_flag(ctx, "discardResponseBodies", json_true());
+    return 0;
+}
+
+static int opt_user_agent(void *ctx, const char *v)
+{
+    set_flag(ctx, "userAgent", json_string(v));
+    return 0;
+}
+
+static int opt_rps(void *ctx, const char *v)
+{
+    uint64_t n;
+    if (parse_count("--rps", v, 100000000, &n) != 0)
+        return -1;
+    set_flag(ctx, "rps", json_integer((json_int_t)n));
+    return 0;
+}
+
+static int opt_max_redirects(void *ctx, const char *v)
+{
+    uint64_t n = 0;
+    if (strcmp(v, "0") != 0 && parse_count("--max-redirects", v, 1000, &n) != 0)
+        return -1;
+    set_flag(ctx, "maxRedirects", json_integer((json_int_t)n));
+    return 0;
+}
+
+/* --segment i/n: the i-th of n equal parts, as k6's executionSegment spells it. */
+static int opt_segment(void *ctx, const char *v)
+{
+    sv_plan_t scratch;
+    sv_plan_init(&scratch);
+    const char *why;
+    int rc = sv_plan_set_segment_index(&scratch, v, &why);
+    sv_plan_free(&scratch);
+    if (rc != 0)
+        return sv_cli_error("--segment: \"%s\": %s", v, why);
+    unsigned long long i = strtoull(v, NULL, 10), n = strtoull(strchr(v, '/') + 1, NULL, 10);
+    sv_buf_t seq;
+    sv_buf_init(&seq, 16384);
+    for (unsigned long long k = 0; k <= n; k++)
+        sv_buf_printf(&seq, "%s%llu/%llu", k ? "," : "", k, n);
+    char seg[64];
+    snprintf(seg, sizeof(seg), "%llu/%llu:%llu/%llu", i - 1, n, i, n);
+    set_flag(ctx, "executionSegment", json_string(seg));
+    set_flag(ctx, "executionSegmentSequence", json_string(seq.data));
+    sv_buf_free(&seq);
+    return 0;
+}
+
+static int opt_execution_segment(void *ctx, const char *v)
+{
+    set_flag(ctx, "executionSegment", json_string(v));
+    return 0;
+}
+
+static int opt_execution_sequence(void *ctx, const char *v)
+{
+    set_flag(ctx, "executionSegmentSequence", json_string(v));
+    return 0;
+}
+
+static int opt_start_at(void *ctx, const char *v)
+{
+    if (sv_parse_rfc3339(v, &ARGS(ctx)->plan.start_at_ns) != 0)
+        return bad_value("--start-at", v,
+                         "is not a time; write RFC 3339, e.g. 2026-11-23T10:00:00Z");
+    return 0;
+}
+
+static int opt_profile(void *ctx, const char *v)
+{
+    ARGS(ctx)->profile = v;
+    return 0;
+}
+
+static int opt_target_vus(void *ctx, const char *v)
+{
+    return parse_count("--target-vus", v, 1000000, &ARGS(ctx)->target_vus);
+}
+
+static int opt_target_rate(void *ctx, const char *v)
+{
+    ARGS(ctx)->has_target_rate = true;
+    if (sv_parse_rate(v, &ARGS(ctx)->target_rate) != 0)
+        return bad_value("--target-rate", v, "is not a rate; write e.g. 2000/s or 100/m");
     return 0;
 }
 
@@ -248,13 +403,39 @@ static const sv_opt_t run_options[] = {
     {"body-file", 0, "FILE", "request body read from FILE", opt_body_file},
     {"vus", 0, "N", "looping VUs (default 1), or with --rate the VUs made ready at start", opt_vus},
     {"duration", 'd', "DURATION", "how long to run: 250ms, 30s, 2m, 1h30m", opt_duration},
-    {"iterations", 'i', "N", "total requests shared by the VUs, instead of a duration",
+    {"iterations", 'i', "N", "total iterations shared by the VUs, instead of a duration",
      opt_iterations},
+    {"stage", 's', "DURATION:TARGET", "ramp the VUs to TARGET over DURATION (repeatable)",
+     opt_stage},
     {"rate", 0, "RATE", "open model: start requests on schedule, e.g. 2000/s, 100/m", opt_rate},
     {"max-vus", 0, "N", "with --rate: most VUs to use (default max(--vus, 100))", opt_max_vus},
     {"overload", 0, "drop|queue", "with --rate: drop late iterations (default) or queue them",
      opt_overload},
+    {"profile", 0, "TYPE",
+     "a test type's load shape: smoke, load, stress, spike, soak or breakpoint (with "
+     "--target-vus or --target-rate; --duration stretches it)",
+     opt_profile},
+    {"target-vus", 0, "N", "with --profile: the VUs the profile ramps to", opt_target_vus},
+    {"target-rate", 0, "RATE", "with --profile: the iteration rate it ramps to, e.g. 500/s",
+     opt_target_rate},
+    {"config", 'c', "FILE", "k6-style JSON options file (flags > SALVO_* env > script > file)",
+     opt_config},
+    {"segment", 0, "I/N", "run the I-th of N equal slices of the test (distributed runs)",
+     opt_segment},
+    {"execution-segment", 0, "FROM:TO", "run this slice of the test, e.g. 1/4:2/4",
+     opt_execution_segment},
+    {"execution-segment-sequence", 0, "LIST", "the slices of the whole, e.g. 0,1/4,1/2,1",
+     opt_execution_sequence},
+    {"start-at", 0, "TIME", "start at this RFC 3339 wall-clock time (segments start together)",
+     opt_start_at},
     {"timeout", 0, "DURATION", "per-request timeout (default 60s)", opt_timeout},
+    {"no-connection-reuse", 0, NULL, "a new connection for every request",
+     opt_no_connection_reuse},
+    {"user-agent", 0, "STRING", "the User-Agent header (default salvo/VERSION)", opt_user_agent},
+    {"discard-response-bodies", 0, NULL, "read bodies but keep none (saves memory)",
+     opt_discard_bodies},
+    {"rps", 0, "N", "cap on requests per second over the whole test", opt_rps},
+    {"max-redirects", 0, "N", "redirects to follow (default 10)", opt_max_redirects},
     {"workers", 'w', "N", "worker threads (default: one per core)", opt_workers},
     {"max-response-size", 0, "SIZE", "fail response bodies over SIZE (default 64MiB, 0: no cap)",
      opt_max_response},
@@ -341,40 +522,141 @@ static int build_request(run_args_t *a)
     return 0;
 }
 
-static int build_scenario(run_args_t *a)
+/* --rate: one constant-arrival-rate scenario, in the flags' layer. */
+static int rate_scenario(run_args_t *a)
 {
-    if (a->has_rate && a->iterations)
+    if (a->iterations)
         return sv_cli_error("--rate and --iterations both given; use --rate with --duration, or "
                             "--iterations alone");
-    if (!a->has_rate && (a->max_vus || a->overload))
+    if (!a->has_duration)
+        return sv_cli_error("--rate needs --duration (e.g. --rate 100/s --duration 30s)");
+    uint64_t max_vus = a->max_vus ? a->max_vus : SV_MAX(a->vus, 100);
+    uint64_t vus = a->has_vus ? a->vus : max_vus;
+    if (vus > max_vus)
+        return sv_cli_error("--vus (%llu) is more than --max-vus (%llu); raise --max-vus",
+                            (unsigned long long)vus, (unsigned long long)max_vus);
+    char unit[48];
+    sv_format_duration(a->rate.per_ns, unit, sizeof(unit));
+    json_t *sc = json_pack("{s:s,s:I,s:s,s:O,s:I,s:I,s:s}", "executor", "constant-arrival-rate",
+                           "rate", (json_int_t)a->rate.count, "timeUnit", unit, "duration",
+                           json_object_get(a->flags, "duration"), "preAllocatedVUs",
+                           (json_int_t)vus, "maxVUs", (json_int_t)max_vus, "overload",
+                           a->overload ? a->overload : "drop");
+    set_flag(a, "scenarios", json_pack("{s:o}", "default", sc));
+    return 0;
+}
+
+/* --profile: the test type's scenario, in the flags' layer. */
+static int profile_scenario(run_args_t *a)
+{
+    if (!a->target_vus == !a->has_target_rate)
+        return sv_cli_error("--profile %s needs one of --target-vus N or --target-rate R",
+                            a->profile);
+    if (a->iterations || json_object_get(a->flags, "stages"))
+        return sv_cli_error("--profile sets the stages; drop --%s",
+                            a->iterations ? "iterations" : "stage");
+    sv_profile_target_t t = {
+        .vus = a->target_vus,
+        .rate = a->target_rate,
+        .by_rate = a->has_target_rate,
+        .duration_ns = a->has_duration ? a->duration_ns : 0,
+        .pre_vus = a->has_vus ? a->vus : 0,
+        .max_vus = a->max_vus,
+    };
+    const char *why;
+    json_t *scenarios = sv_profile_scenarios(a->profile, &t, &why);
+    if (scenarios == NULL)
+        return sv_cli_error("--profile: \"%s\": %s", a->profile, why);
+    set_flag(a, "scenarios", scenarios);
+    return 0;
+}
+
+/* Turns --rate or --profile into a scenario; the shortcut flags they use go. */
+static int shape_flags(run_args_t *a)
+{
+    if (a->has_rate && a->profile)
+        return sv_cli_error("--rate and --profile both given; use one of them");
+    if ((a->target_vus || a->has_target_rate) && !a->profile)
+        return sv_cli_error("--%s needs --profile (e.g. --profile load)",
+                            a->target_vus ? "target-vus" : "target-rate");
+    bool open = a->has_rate || (a->profile && a->has_target_rate);
+    if (!open && (a->max_vus || a->overload))
         return sv_cli_error("%s only applies to --rate tests; add --rate N/s",
                             a->max_vus ? "--max-vus" : "--overload");
-    sv_scenario_t *s = sv_plan_add_scenario(&a->plan, "default");
-    if (a->has_rate) {
-        if (!a->has_duration)
-            return sv_cli_error("--rate needs --duration (e.g. --rate 100/s --duration 30s)");
-        s->executor = SV_EXEC_CONSTANT_ARRIVAL_RATE;
-        s->rate = a->rate;
-        s->duration_ns = a->duration_ns;
-        s->max_vus = (uint32_t)(a->max_vus ? a->max_vus : SV_MAX(a->vus, 100));
-        s->vus = (uint32_t)(a->has_vus ? a->vus : s->max_vus);
-        if (s->vus > s->max_vus)
-            return sv_cli_error("--vus (%u) is more than --max-vus (%u); raise --max-vus", s->vus,
-                                s->max_vus);
-        s->overload_queue = a->overload && strcmp(a->overload, "queue") == 0;
-    } else if (a->iterations || !a->has_duration) {
-        /* No duration: one iteration, as k6 does — a smoke test. */
-        s->executor = SV_EXEC_SHARED_ITERATIONS;
-        s->iterations = a->iterations ? a->iterations : 1;
-        s->vus = (uint32_t)(a->has_vus ? a->vus : 1);
-        if (a->has_duration)
-            s->max_duration_ns = a->duration_ns;
-        if (s->vus > s->iterations)
-            s->vus = (uint32_t)s->iterations;
-    } else {
-        s->executor = SV_EXEC_CONSTANT_VUS;
-        s->vus = (uint32_t)(a->has_vus ? a->vus : 1);
-        s->duration_ns = a->duration_ns;
+    int rc = a->has_rate ? rate_scenario(a) : a->profile ? profile_scenario(a) : 0;
+    if (rc == 0 && (a->has_rate || a->profile)) {
+        json_object_del(a->flags, "vus");
+        json_object_del(a->flags, "duration");
+    }
+    return rc;
+}
+
+static json_t *read_config(const char *path)
+{
+    json_error_t jerr;
+    json_t *config = json_load_file(path, 0, &jerr);
+    if (config == NULL)
+        sv_cli_error("--config: \"%s\": %s (line %d)", path, jerr.text, jerr.line);
+    return config;
+}
+
+/* The layers in k6's order, lowest first: config file, script, SALVO_* env, flags.
+ * Each is checked on its own first, so an error names where the bad value was. */
+static int apply_layers(run_args_t *a, json_t *script_options)
+{
+    json_t *layers[4];
+    const char *names[4];
+    char config_name[300];
+    int n = 0, rc = 0;
+    if (a->config) {
+        if ((layers[n] = read_config(a->config)) == NULL)
+            return -1;
+        snprintf(config_name, sizeof(config_name), "--config %s", a->config);
+        names[n++] = config_name;
+    }
+    if (script_options) {
+        layers[n] = json_incref(script_options);
+        names[n++] = "options";
+    }
+    layers[n] = sv_options_from_env(environ);
+    names[n++] = "SALVO_* environment";
+    layers[n] = json_incref(a->flags);
+    names[n++] = "flags";
+    json_t *merged = json_object();
+    char err[512];
+    for (int i = 0; i < n && rc == 0; i++) {
+        sv_plan_t scratch;
+        sv_plan_init(&scratch);
+        rc = sv_options_apply(&scratch, layers[i], names[i], err, sizeof(err));
+        sv_plan_free(&scratch);
+        if (rc == 0)
+            sv_options_merge(merged, layers[i]);
+    }
+    if (rc == 0)
+        rc = sv_options_apply(&a->plan, merged, "options", err, sizeof(err));
+    for (int i = 0; i < n; i++)
+        json_decref(layers[i]);
+    json_decref(merged);
+    return rc == 0 ? 0 : sv_cli_error("%s", err);
+}
+
+/* Every scenario's exec names a function of the script. */
+static int check_exec(run_args_t *a)
+{
+    for (size_t i = 0; i < a->plan.n_scenarios; i++) {
+        const sv_scenario_t *s = &a->plan.scenarios[i];
+        const char *fn = s->exec ? s->exec : "default";
+        if (a->script && !sv_script_has_function(a->script, fn)) {
+            if (s->exec)
+                return sv_cli_error("scenarios.%s.exec: the script has no function \"%s\"",
+                                    s->name, fn);
+            return sv_cli_error("%s: the script defines no default() function (the iteration "
+                                "every VU runs); define it, or give each scenario an exec",
+                                a->plan.script);
+        }
+        if (!a->script && s->exec)
+            return sv_cli_error("scenarios.%s.exec: a --url test has no functions to run",
+                                s->name);
     }
     return 0;
 }
@@ -403,7 +685,7 @@ static int check_export_path(const char *path)
     return 0;
 }
 
-/* Loads the script, reads its options and lets the flags override them. */
+/* Loads the script and runs its init stage. */
 static int load_script(run_args_t *a, int *code)
 {
     FILE *f = fopen(a->plan.script, "r");
@@ -420,45 +702,25 @@ static int load_script(run_args_t *a, int *code)
             return sv_cli_error("the init stage aborted the test: %s", aborted);
         return sv_cli_error("%s", err);
     }
-    sv_shortcuts_t o = {0};
-    sv_trend_stat_t flag_stats[SV_MAX_TREND_STATS]; /* a flag beats the script's option */
-    size_t n_flag_stats = a->plan.n_trend_stats;
-    memcpy(flag_stats, a->plan.trend_stats, sizeof(flag_stats));
-    int rc = sv_script_options(a->script, &o, &a->plan, err);
-    if (a->has_trend_stats) {
-        memcpy(a->plan.trend_stats, flag_stats, sizeof(flag_stats));
-        a->plan.n_trend_stats = n_flag_stats;
-    }
-    if (rc == 0) {
-        if (!a->has_vus && o.has_vus) {
-            a->vus = o.vus;
-            a->has_vus = true;
-        }
-        if (!a->has_duration && o.has_duration) {
-            a->duration_ns = o.duration_ns;
-            a->has_duration = true;
-        }
-        if (!a->iterations && o.has_iterations)
-            a->iterations = o.iterations;
-        /* the script's tags first, so the flags' win */
-        for (size_t i = 0; i < a->plan.n_tags; i++)
-            sv_kv_push(&o.tags, &o.n_tags, a->plan.tags[i].key, a->plan.tags[i].value);
-        for (size_t i = 0; i < a->plan.n_tags; i++) {
-            free(a->plan.tags[i].key);
-            free(a->plan.tags[i].value);
-        }
-        free(a->plan.tags);
-        a->plan.tags = o.tags;
-        a->plan.n_tags = o.n_tags;
-        return 0;
-    }
-    for (size_t i = 0; i < o.n_tags; i++) {
-        free(o.tags[i].key);
-        free(o.tags[i].value);
-    }
-    free(o.tags);
-    *code = SV_EXIT_USAGE;
-    return sv_cli_error("%s", err);
+    return 0;
+}
+
+/* The options from every source, merged into the plan. */
+static int configure(run_args_t *a)
+{
+    json_t *script_options = NULL;
+    char err[SV_LUA_ERR_SIZE];
+    if (a->script && sv_script_options(a->script, &script_options, err) != 0)
+        return sv_cli_error("%s", err);
+    int rc = shape_flags(a);
+    if (rc == 0)
+        rc = apply_layers(a, script_options);
+    json_decref(script_options);
+    if (rc == 0)
+        rc = check_exec(a);
+    if (rc == 0 && sv_plan_check_thresholds(&a->plan, a->catalog, err, sizeof(err)) != 0)
+        rc = sv_cli_error("%s", err);
+    return rc;
 }
 
 /* Prints the summary (or hands it to the script's handle_summary) and writes the
@@ -550,7 +812,7 @@ static int execute(run_args_t *a)
 
 int sv_cmd_run(int argc, char **argv)
 {
-    run_args_t a = {0};
+    run_args_t a = {.flags = json_object()};
     sv_plan_init(&a.plan);
     char *positional[1];
     int code = SV_EXIT_USAGE;
@@ -581,12 +843,7 @@ int sv_cmd_run(int argc, char **argv)
     if (a.plan.script ? load_script(&a, &code) != 0 : build_request(&a) != 0)
         goto out;
     code = SV_EXIT_USAGE;
-    char err[256];
-    if (sv_plan_check_thresholds(&a.plan, a.catalog, err, sizeof(err)) != 0) {
-        sv_cli_error("%s", err);
-        goto out;
-    }
-    if (build_scenario(&a) != 0)
+    if (configure(&a) != 0)
         goto out;
     if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0)
         goto out;
@@ -595,5 +852,6 @@ out:
     sv_script_free(a.script);
     sv_catalog_free(a.catalog);
     sv_plan_free(&a.plan);
+    json_decref(a.flags);
     return code;
 }

@@ -3,7 +3,10 @@
  * the run's totals, samples VUs and the generator's health, reports progress, and
  * turns SIGINT/SIGTERM into a graceful stop (a second signal stops at once).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "../sched/sched.h"
 #include "engine_int.h"
@@ -11,6 +14,7 @@
 #define TICK_MS 1000
 #define SATURATED_CPU 0.90
 #define LAGGING_MS 10.0
+#define JOIN_SLACK_NS (10 * 1000000ULL) /* a start this close to --start-at is on time */
 
 /* By default a worker gets at least this many VUs: one worker drives thousands, and
  * splitting a handful of VUs over threads only fragments the pool. */
@@ -22,10 +26,10 @@ uint32_t sv_engine_workers_for(const sv_plan_t *plan)
     uint64_t units = 0; /* the most VUs any scenario can use */
     for (size_t i = 0; i < plan->n_scenarios; i++) {
         const sv_scenario_t *s = &plan->scenarios[i];
-        uint64_t n = s->executor == SV_EXEC_CONSTANT_ARRIVAL_RATE ? s->max_vus : s->vus;
+        uint64_t n = sv_scenario_max_vus(s);
         if (s->executor == SV_EXEC_SHARED_ITERATIONS)
             n = SV_MIN(n, s->iterations);
-        units = SV_MAX(units, n);
+        units = SV_MAX(units, sv_segment_count(&plan->segment, n));
     }
     if (!plan->workers)
         units = (units + MIN_VUS_PER_DEFAULT_WORKER - 1) / MIN_VUS_PER_DEFAULT_WORKER;
@@ -33,6 +37,8 @@ uint32_t sv_engine_workers_for(const sv_plan_t *plan)
         workers = (uint32_t)SV_MAX(units, 1);
     return workers ? workers : 1;
 }
+
+static void abort_run(sv_engine_t *e, const char *reason, int how);
 
 /* ---- merging ------------------------------------------------------------------- */
 
@@ -167,7 +173,7 @@ static void check_abort_thresholds(sv_engine_t *e, uint64_t now)
                     char *why = sv_xasprintf("threshold %s '%s' crossed (abortOnFail)",
                                              p->thresholds[i].key, t->source);
                     e->threshold_abort = true;
-                    sv_engine_abort(e, why);
+                    abort_run(e, why, SV_STOP_GRACEFUL); /* in-flight iterations finish */
                     free(why);
                 }
         }
@@ -208,14 +214,14 @@ static void on_signal(uv_signal_t *sig, int signum)
     sv_engine_t *e = sig->data;
     if (++e->signals == 1) {
         for (uint32_t i = 0; i < e->n_workers; i++)
-            sv_worker_request_stop(&e->workers[i]);
+            sv_worker_request_stop(&e->workers[i], SV_STOP_NOW);
         return;
     }
     e->hard_stop = true; /* second signal: report what we have, now */
     uv_stop(&e->loop);
 }
 
-void sv_engine_abort(sv_engine_t *e, const char *reason)
+static void abort_run(sv_engine_t *e, const char *reason, int how)
 {
     uv_mutex_lock(&e->abort_lock);
     bool first = e->abort_reason == NULL;
@@ -224,7 +230,12 @@ void sv_engine_abort(sv_engine_t *e, const char *reason)
     uv_mutex_unlock(&e->abort_lock);
     if (first)
         for (uint32_t i = 0; i < e->n_workers; i++)
-            sv_worker_request_stop(&e->workers[i]);
+            sv_worker_request_stop(&e->workers[i], how);
+}
+
+void sv_engine_abort(sv_engine_t *e, const char *reason)
+{
+    abort_run(e, reason, SV_STOP_NOW);
 }
 
 static void finish_workers(sv_engine_t *e)
@@ -277,8 +288,9 @@ static uint64_t planned_duration(const sv_plan_t *plan)
     uint64_t longest = 0;
     for (size_t i = 0; i < plan->n_scenarios; i++) {
         const sv_scenario_t *s = &plan->scenarios[i];
-        uint64_t d = s->executor == SV_EXEC_SHARED_ITERATIONS ? 0 : s->duration_ns;
-        longest = SV_MAX(longest, d);
+        bool iterations = s->executor == SV_EXEC_SHARED_ITERATIONS ||
+                          s->executor == SV_EXEC_PER_VU_ITERATIONS;
+        longest = SV_MAX(longest, iterations ? 0 : s->start_time_ns + sv_scenario_run_ns(s));
     }
     return longest;
 }
@@ -363,6 +375,37 @@ static void engine_free(sv_engine_t *e)
     free(e);
 }
 
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * SV_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+/* --start-at: wait for the shared wall-clock start, or, when it has passed, start
+ * the schedule in the past so this process joins its slice where it is now. */
+static void wait_for_start(sv_engine_t *e)
+{
+    uint64_t at = e->plan->start_at_ns, wall = wall_ns();
+    if (at > wall) {
+        uint64_t wait = at - wall;
+        struct timespec ts = {(time_t)(wait / SV_NS_PER_S), (long)(wait % SV_NS_PER_S)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        wall = at;
+    }
+    uint64_t now = sv_now_ns();
+    e->join_ns = at && wall > at + JOIN_SLACK_NS ? wall - at : 0;
+    e->start_ns = now - SV_MIN(e->join_ns, now);
+    e->last_tick_ns = now;
+    if (e->join_ns) {
+        char late[32];
+        sv_format_duration(e->join_ns, late, sizeof(late));
+        fprintf(stderr, "salvo: started %s after --start-at; the schedule goes on from there\n",
+                late);
+    }
+}
+
 int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report)
 {
     sv_engine_t *e = sv_xcalloc(1, sizeof(*e));
@@ -370,7 +413,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         free(e);
         return SV_EINVAL;
     }
-    e->start_ns = e->last_tick_ns = sv_now_ns();
+    wait_for_start(e);
     for (uint32_t i = 0; i < e->n_workers; i++) {
         e->workers[i].engine = e;
         e->workers[i].index = i;

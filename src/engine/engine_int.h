@@ -55,13 +55,16 @@ typedef struct {
 } sv_site_map_t;
 
 struct sv_vu {
-    uint32_t id; /* 1-based, unique in the test */
+    uint32_t id;   /* 1-based, unique in the whole test (every segment) */
+    uint32_t slot; /* index in its scenario's VUs on this worker */
     sv_wscenario_t *sc;
     sv_http_conn_t *conn; /* quick tests */
     sv_lua_vu_t *lua;     /* script tests */
     uint64_t iter_start_ns;
-    uint64_t due_ns; /* open model: when the iteration was due; 0 otherwise */
-    bool busy;
+    uint64_t due_ns;        /* open model: when the iteration was due; 0 otherwise */
+    uint64_t iterations;    /* started by this VU (per-vu-iterations) */
+    uint64_t retire_at_ns;  /* ramped down while busy: interrupted at this time */
+    bool busy, active;
     sv_vu_t *next_free;
 };
 
@@ -70,19 +73,25 @@ struct sv_wscenario {
     sv_worker_t *w;
     sv_vu_t **vus;
     uint32_t n_vus, cap_vus, busy;
-    uint32_t want_vus; /* closed model: VUs to run; open model: preallocated */
+    uint32_t want_vus; /* closed model: VUs to run now; open model: preallocated */
     uint32_t max_vus;  /* open model */
+    uint32_t vu_offset; /* VU ids of earlier scenarios */
     sv_vu_t *free_vus;
     uint64_t iterations_left;
     uint64_t start_ns, stop_ns; /* no iteration starts at or after stop_ns */
-    bool open_model, stopping, done;
-    sv_stripe_t stripe; /* this worker's part of the iterations or arrivals */
+    bool open_model, started, stopping, done;
+    sv_stripe_t stripe; /* this worker's part of the segment's iterations or arrivals */
     /* open model */
     sv_pacer_t pacer;
+    sv_ramp_rate_t ramp_rate; /* ramping-arrival-rate */
     uint64_t next_arrival, arrivals;
     uint64_t *queue;
     size_t q_head, q_len, q_cap;
-    uv_timer_t stop_timer; /* end of duration, then end of graceful stop */
+    uv_timer_t start_timer; /* startTime */
+    uv_timer_t stop_timer;  /* end of duration, then end of graceful stop */
+    uv_timer_t step_timer;  /* ramping-vus: the next step */
+    uv_timer_t ramp_timer;  /* ramping-vus: the next gracefulRampDown deadline */
+    atomic_uint ext_target; /* externally-controlled: VUs wanted in the whole test */
     bool in_grace;
     /* series */
     const sv_tagset_t *tags; /* scenario + user tags */
@@ -113,7 +122,7 @@ struct sv_worker {
     int n_spare;
     sv_snapshot_t *final; /* the last deltas, read after the thread ends */
     bool finished;        /* under lock: the wake handle is closed */
-    atomic_int stop;      /* 1: stop now */
+    atomic_int stop;      /* SV_STOP_NOW, or SV_STOP_GRACEFUL: no new iterations */
     atomic_uint vus_active, vus_peak, vus_max;
     atomic_uint_fast64_t cpu_ns;
     atomic_uint_fast64_t lag_max_us;
@@ -133,6 +142,7 @@ struct sv_engine {
     sv_worker_t *workers;
     uint32_t n_workers;
     uint64_t start_ns, planned_ns;
+    uint64_t join_ns; /* --start-at was this long ago when the run began; 0: on time */
     uv_loop_t loop;
     uv_async_t worker_done;
     uv_signal_t sigint, sigterm;
@@ -152,8 +162,13 @@ struct sv_engine {
 };
 
 /* worker.c */
+enum { SV_STOP_NONE, SV_STOP_NOW, SV_STOP_GRACEFUL };
 void sv_worker_start(sv_worker_t *w);
-void sv_worker_request_stop(sv_worker_t *w);
+/* how: SV_STOP_NOW interrupts what runs; SV_STOP_GRACEFUL ends every scenario as its
+ * duration would, giving in-flight iterations their gracefulStop. */
+void sv_worker_request_stop(sv_worker_t *w, int how);
+/* externally-controlled: wakes the worker to follow its scenarios' ext_target. */
+void sv_worker_wake(sv_worker_t *w);
 /* Ends a VU's iteration at monotonic time now_ns (0: read the clock). */
 void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now_ns);
 

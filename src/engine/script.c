@@ -47,20 +47,17 @@ int sv_script_load(sv_script_t **out, const sv_plan_t *plan, sv_catalog_t *catal
         .host_arg = s,
     };
     *out = s;
-    int rc = sv_lua_state_new(&s->lua, plan->script, &s->host, true, err);
-    if (rc == 0 && !sv_lua_has_function(s->lua, "default")) {
-        snprintf(err, SV_LUA_ERR_SIZE,
-                 "%s: the script defines no default() function (the "
-                 "iteration every VU runs)",
-                 plan->script);
-        rc = SV_EPARSE;
-    }
-    return rc;
+    return sv_lua_state_new(&s->lua, plan->script, &s->host, true, err);
 }
 
-int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
+int sv_script_options(sv_script_t *s, json_t **options, char *err)
 {
-    return sv_lua_read_options(s->lua, o, plan, err);
+    return sv_lua_options_json(s->lua, options, err);
+}
+
+bool sv_script_has_function(sv_script_t *s, const char *name)
+{
+    return sv_lua_has_function(s->lua, name);
 }
 
 int sv_script_setup(sv_script_t *s, char *err)
@@ -159,7 +156,8 @@ int sv_script_worker_init(sv_worker_t *w, char *err)
 static void lua_iterate(sv_vu_t *vu)
 {
     if (vu->lua == NULL)
-        vu->lua = sv_lua_vu_new(vu->sc->w->lua, vu->id, NULL, vu->sc->spec->name, vu->sc->tags, vu);
+        vu->lua = sv_lua_vu_new(vu->sc->w->lua, vu->id, vu->sc->spec->exec, vu->sc->spec->name,
+                                vu->sc->tags, vu);
     sv_lua_vu_iterate(vu->lua);
 }
 

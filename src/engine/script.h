@@ -15,10 +15,13 @@ typedef struct sv_script sv_script_t;
 /* Loads plan->script and runs its init stage, declaring its custom metrics in
  * catalog. SV_EPARSE with err ("file:line: message") on a script error. */
 int sv_script_load(sv_script_t **out, const sv_plan_t *plan, sv_catalog_t *catalog, char *err);
-int sv_script_options(sv_script_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err);
+/* The script's options table as JSON (see plan/options.h). */
+int sv_script_options(sv_script_t *s, json_t **options, char *err);
+bool sv_script_has_function(sv_script_t *s, const char *name);
 /* setup(): its result (JSON) is kept for the workers. SV_EPARSE on a script error. */
 int sv_script_setup(sv_script_t *s, char *err);
 const char *sv_script_setup_json(const sv_script_t *s);
+/* SV_ETIMEDOUT when setup (teardown) ran out of its time, SV_EPARSE on an error. */
 int sv_script_teardown(sv_script_t *s, char *err);
 /* test.abort()'s reason when setup or teardown called it, or NULL. */
 const char *sv_script_aborted(const sv_script_t *s);

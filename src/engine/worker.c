@@ -17,6 +17,7 @@
 #define MAX_QUEUE (1u << 20)
 
 static void scenario_check_done(sv_wscenario_t *sc);
+static void on_stop_timer(uv_timer_t *t);
 static void worker_finish(sv_worker_t *w);
 
 /* ---- the exchange with the collector ---------------------------------------------- */
@@ -76,6 +77,20 @@ static void vu_deactivated(sv_worker_t *w)
     atomic_fetch_sub_explicit(&w->vus_active, 1, memory_order_relaxed);
 }
 
+/* Units (VUs, iterations, arrivals) of the whole test that belong to this worker:
+ * the process's segment first, then round robin over the workers. */
+static const sv_segment_t *segment_of(const sv_wscenario_t *sc)
+{
+    return &sc->w->engine->plan->segment;
+}
+
+/* This worker's VUs when the whole test has `whole` of them. */
+static uint32_t vu_share(const sv_wscenario_t *sc, uint64_t whole)
+{
+    uint64_t local = sv_segment_count(segment_of(sc), whole);
+    return (uint32_t)sv_sched_share(local, sc->w->index, sc->w->engine->n_workers);
+}
+
 static sv_vu_t *new_vu(sv_wscenario_t *sc)
 {
     sv_worker_t *w = sc->w;
@@ -85,11 +100,11 @@ static sv_vu_t *new_vu(sv_wscenario_t *sc)
     }
     sv_vu_t *vu = sv_xcalloc(1, sizeof(*vu));
     vu->sc = sc;
-    /* Striped over workers, offset past earlier scenarios: unique and dense. */
-    uint32_t offset = 0;
-    for (const sv_scenario_t *s = w->engine->plan->scenarios; s != sc->spec; s++)
-        offset += s->executor == SV_EXEC_CONSTANT_ARRIVAL_RATE ? s->max_vus : s->vus;
-    vu->id = offset + sc->n_vus * w->engine->n_workers + w->index + 1;
+    vu->slot = sc->n_vus;
+    /* The worker's slot-th VU is the segment's VU slot * W + index, and that one's
+     * number in the whole test gives an id unique across workers and segments. */
+    uint64_t local = (uint64_t)vu->slot * w->engine->n_workers + w->index;
+    vu->id = sc->vu_offset + (uint32_t)sv_segment_global(segment_of(sc), local) + 1;
     sc->vus[sc->n_vus++] = vu;
     atomic_fetch_add_explicit(&w->vus_max, 1, memory_order_relaxed);
     return vu;
@@ -100,6 +115,7 @@ static void start_iteration(sv_vu_t *vu, uint64_t due_ns, uint64_t now)
     sv_wscenario_t *sc = vu->sc;
     sv_registry_t *reg = sc->w->reg;
     vu->busy = true;
+    vu->iterations++;
     sc->busy++;
     vu->iter_start_ns = now;
     vu->due_ns = due_ns;
@@ -112,7 +128,7 @@ static void start_iteration(sv_vu_t *vu, uint64_t due_ns, uint64_t now)
 }
 
 /* Closed model: whether the VU may start another iteration now. */
-static bool closed_may_continue(sv_wscenario_t *sc, uint64_t now)
+static bool closed_may_continue(sv_wscenario_t *sc, sv_vu_t *vu, uint64_t now)
 {
     if (sc->stopping)
         return false;
@@ -120,12 +136,34 @@ static bool closed_may_continue(sv_wscenario_t *sc, uint64_t now)
         sc->stopping = true;
         return false;
     }
-    if (sc->spec->executor == SV_EXEC_SHARED_ITERATIONS) {
+    if (vu->slot >= sc->want_vus)
+        return false; /* ramped down */
+    switch (sc->spec->executor) {
+    case SV_EXEC_SHARED_ITERATIONS:
         if (sc->iterations_left == 0)
             return false;
         sc->iterations_left--;
+        return true;
+    case SV_EXEC_PER_VU_ITERATIONS:
+        return vu->iterations < sc->spec->iterations;
+    default:
+        return true;
     }
-    return true;
+}
+
+/* A closed-model VU starts looping. */
+static void activate(sv_vu_t *vu, uint64_t now)
+{
+    vu->active = true;
+    vu->retire_at_ns = 0;
+    vu_activated(vu->sc->w);
+    start_iteration(vu, 0, now);
+}
+
+static void deactivate(sv_vu_t *vu)
+{
+    vu->active = false;
+    vu_deactivated(vu->sc->w);
 }
 
 static bool queue_pop(sv_wscenario_t *sc, uint64_t *due)
@@ -161,13 +199,96 @@ void sv_vu_iteration_done(sv_vu_t *vu, bool interrupted, uint64_t now)
         }
         vu->next_free = sc->free_vus;
         sc->free_vus = vu;
-    } else if (closed_may_continue(sc, now)) {
+    } else if (closed_may_continue(sc, vu, now)) {
         start_iteration(vu, 0, now);
         return;
     } else {
-        vu_deactivated(sc->w);
+        deactivate(vu);
     }
     scenario_check_done(sc);
+}
+
+/* ---- VUs that change while running (ramping-vus, externally-controlled) ------------ */
+
+static void arm_ramp_down(sv_wscenario_t *sc);
+
+/* Interrupts VUs ramped down whose gracefulRampDown is over. */
+static void on_ramp_down(uv_timer_t *t)
+{
+    sv_wscenario_t *sc = sv_container_of(t, sv_wscenario_t, ramp_timer);
+    uint64_t now = sv_now_ns();
+    const sv_vu_driver_t *driver = sc->w->engine->driver;
+    for (uint32_t i = sc->want_vus; i < sc->n_vus; i++) {
+        sv_vu_t *vu = sc->vus[i];
+        if (vu->busy && vu->retire_at_ns && vu->retire_at_ns <= now)
+            driver->interrupt(vu);
+    }
+    arm_ramp_down(sc);
+}
+
+static void arm_ramp_down(sv_wscenario_t *sc)
+{
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i = sc->want_vus; i < sc->n_vus; i++)
+        if (sc->vus[i]->busy && sc->vus[i]->retire_at_ns)
+            next = SV_MIN(next, sc->vus[i]->retire_at_ns);
+    if (next == UINT64_MAX)
+        return;
+    uint64_t now = sv_now_ns();
+    uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0;
+    uv_timer_start(&sc->ramp_timer, on_ramp_down, ms, 0);
+}
+
+/* Runs `want` VUs from now on: new ones start looping; ones beyond it finish their
+ * iteration within `grace_ns`, then are interrupted. */
+static void set_want(sv_wscenario_t *sc, uint32_t want, uint64_t grace_ns, uint64_t now)
+{
+    uint32_t old = sc->want_vus;
+    sc->want_vus = want;
+    if (sc->stopping)
+        return;
+    for (uint32_t i = old; i < want; i++) {
+        sv_vu_t *vu = i < sc->n_vus ? sc->vus[i] : new_vu(sc);
+        if (vu->busy) /* was ramping down: it stays */
+            vu->retire_at_ns = 0;
+        else
+            activate(vu, now);
+    }
+    if (want < old && sc->spec->executor == SV_EXEC_RAMPING_VUS) {
+        for (uint32_t i = want; i < old && i < sc->n_vus; i++)
+            if (sc->vus[i]->busy)
+                sc->vus[i]->retire_at_ns = now + grace_ns;
+        arm_ramp_down(sc);
+    }
+}
+
+static void on_ramp_step(uv_timer_t *t);
+
+/* ramping-vus: follow the stages to the VU count of now, and wake at the next step. */
+static void ramp_follow(sv_wscenario_t *sc)
+{
+    const sv_scenario_t *spec = sc->spec;
+    uint64_t now = sv_now_ns(), t = now > sc->start_ns ? now - sc->start_ns : 0;
+    uint64_t whole = sv_ramp_vus_at(spec->vus, spec->stages, spec->n_stages, t);
+    set_want(sc, vu_share(sc, whole), spec->graceful_ramp_down_ns, now);
+    uint64_t next = sv_ramp_vus_next(spec->vus, spec->stages, spec->n_stages, t);
+    if (next == UINT64_MAX || sc->stopping)
+        return;
+    uint64_t at = sc->start_ns + next;
+    uv_timer_start(&sc->step_timer, on_ramp_step, at > now ? (at - now + 999999) / 1000000 : 0,
+                   0);
+}
+
+static void on_ramp_step(uv_timer_t *t)
+{
+    ramp_follow(sv_container_of(t, sv_wscenario_t, step_timer));
+}
+
+/* externally-controlled: the VUs `salvo scale` asked for. */
+static void ext_follow(sv_wscenario_t *sc)
+{
+    uint32_t whole = atomic_load(&sc->ext_target);
+    set_want(sc, vu_share(sc, SV_MIN(whole, sc->spec->max_vus)), UINT64_MAX / 4, sv_now_ns());
 }
 
 /* ---- open model ------------------------------------------------------------------ */
@@ -205,9 +326,28 @@ static void arrive(sv_wscenario_t *sc, uint64_t due, uint64_t now)
     start_iteration(vu, due, now);
 }
 
+/* Arrivals of the whole test due strictly before offset t. */
+static uint64_t whole_arrivals_before(const sv_wscenario_t *sc, uint64_t t)
+{
+    if (sc->spec->executor == SV_EXEC_RAMPING_ARRIVAL_RATE)
+        return sv_ramp_arrivals_before(&sc->ramp_rate, t);
+    return sv_sched_arrivals_before(sc->spec->rate, t);
+}
+
+/* How many of the first `whole` arrivals of the test are this worker's. */
+static uint64_t my_arrivals(const sv_wscenario_t *sc, uint64_t whole)
+{
+    if (sc->stripe.slots == 0)
+        return 0;
+    return sv_sched_stripe_count(sc->stripe, sv_segment_count(segment_of(sc), whole));
+}
+
 static uint64_t arrival_due(sv_wscenario_t *sc, uint64_t k)
 {
-    uint64_t g = sv_sched_stripe_global(sc->stripe, k);
+    uint64_t local = sv_sched_stripe_global(sc->stripe, k);
+    uint64_t g = sv_segment_global(segment_of(sc), local);
+    if (sc->spec->executor == SV_EXEC_RAMPING_ARRIVAL_RATE)
+        return sc->start_ns + sv_ramp_arrival_at(&sc->ramp_rate, g);
     return sc->start_ns + sv_sched_arrival_at(sc->spec->rate, g);
 }
 
@@ -252,51 +392,73 @@ static void scenario_finish(sv_wscenario_t *sc)
         return;
     sc->done = true;
     uv_timer_stop(&sc->stop_timer);
+    uv_timer_stop(&sc->start_timer);
+    uv_timer_stop(&sc->ramp_timer);
+    uv_timer_stop(&sc->step_timer);
     if (--sc->w->running == 0)
         worker_finish(sc->w);
 }
 
+static bool out_of_iterations(const sv_wscenario_t *sc)
+{
+    if (sc->open_model || !sc->started)
+        return false;
+    switch (sc->spec->executor) {
+    case SV_EXEC_SHARED_ITERATIONS:
+        return sc->iterations_left == 0;
+    case SV_EXEC_PER_VU_ITERATIONS:
+        return true; /* with none busy, every VU has done its iterations */
+    default:
+        return false;
+    }
+}
+
 static void scenario_check_done(sv_wscenario_t *sc)
 {
-    if (!sc->done && sc->busy == 0 &&
-        (sc->stopping || (!sc->open_model && sc->iterations_left == 0 &&
-                          sc->spec->executor == SV_EXEC_SHARED_ITERATIONS)))
+    if (!sc->done && sc->busy == 0 && (sc->stopping || out_of_iterations(sc)))
         scenario_finish(sc);
+}
+
+/* The end of the scenario's time: no new iterations; in-flight ones get the grace. */
+static void scenario_wind_down(sv_wscenario_t *sc)
+{
+    sc->stopping = true;
+    sc->in_grace = true;
+    uv_timer_stop(&sc->start_timer);
+    uv_timer_stop(&sc->step_timer);
+    uv_timer_stop(&sc->ramp_timer);
+    drop_queued(sc);
+    if (sc->busy > 0)
+        uv_timer_start(&sc->stop_timer, on_stop_timer,
+                       (sc->spec->graceful_stop_ns + 999999) / 1000000, 0);
+    else
+        scenario_check_done(sc);
 }
 
 static void on_stop_timer(uv_timer_t *t)
 {
     sv_wscenario_t *sc = sv_container_of(t, sv_wscenario_t, stop_timer);
     if (!sc->in_grace) {
-        /* End of the scenario's time: no new iterations; in-flight ones get the grace. */
-        sc->stopping = true;
-        sc->in_grace = true;
-        drop_queued(sc);
-        if (sc->busy > 0) {
-            uv_timer_start(&sc->stop_timer, on_stop_timer,
-                           (sc->spec->graceful_stop_ns + 999999) / 1000000, 0);
-            return;
-        }
-    } else {
-        interrupt_all(sc);
+        scenario_wind_down(sc);
+        return;
     }
+    interrupt_all(sc);
     scenario_check_done(sc);
 }
 
-static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_t *spec)
+static void init_series(sv_wscenario_t *sc)
 {
-    sv_engine_t *e = w->engine;
-    uint32_t W = e->n_workers, i = w->index;
-    sv_registry_t *reg = w->reg;
-    sc->spec = spec;
-    sc->w = w;
-    sc->start_ns = e->start_ns;
-
-    sv_tag_t *tags = sv_xmalloc((e->plan->n_tags + 1) * sizeof(*tags));
-    for (size_t t = 0; t < e->plan->n_tags; t++)
-        tags[t] = (sv_tag_t){e->plan->tags[t].key, e->plan->tags[t].value};
-    tags[e->plan->n_tags] = (sv_tag_t){"scenario", spec->name};
-    sc->tags = sv_registry_tags(reg, tags, e->plan->n_tags + 1);
+    const sv_plan_t *plan = sc->w->engine->plan;
+    const sv_scenario_t *spec = sc->spec;
+    sv_registry_t *reg = sc->w->reg;
+    size_t n = plan->n_tags + spec->n_tags + 1, k = 0;
+    sv_tag_t *tags = sv_xmalloc(n * sizeof(*tags));
+    for (size_t t = 0; t < plan->n_tags; t++)
+        tags[k++] = (sv_tag_t){plan->tags[t].key, plan->tags[t].value};
+    for (size_t t = 0; t < spec->n_tags; t++)
+        tags[k++] = (sv_tag_t){spec->tags[t].key, spec->tags[t].value};
+    tags[k++] = (sv_tag_t){"scenario", spec->name};
+    sc->tags = sv_registry_tags(reg, tags, k);
     free(tags);
     sc->s_iterations = sv_registry_series(reg, SV_M_ITERATIONS, sc->tags);
     sc->s_iteration_duration = sv_registry_series(reg, SV_M_ITERATION_DURATION, sc->tags);
@@ -306,64 +468,139 @@ static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_
     sc->s_iteration_errors = sv_registry_series(reg, SV_M_ITERATION_ERRORS, sc->tags);
     sc->s_data_sent = sv_registry_series(reg, SV_M_DATA_SENT, sc->tags);
     sc->s_data_received = sv_registry_series(reg, SV_M_DATA_RECEIVED, sc->tags);
-    if (e->plan->script == NULL)
-        sv_record_site_init(reg, &sc->site, sc->tags, &e->request);
+    if (plan->script == NULL)
+        sv_record_site_init(reg, &sc->site, sc->tags, &sc->w->engine->request);
+}
 
-    uv_timer_init(&w->loop, &sc->stop_timer);
+/* The work this worker has in the scenario: its VUs, iterations or arrivals. */
+static void init_shares(sv_wscenario_t *sc)
+{
+    const sv_scenario_t *spec = sc->spec;
+    const sv_segment_t *seg = segment_of(sc);
+    sv_worker_t *w = sc->w;
+    uint32_t W = w->engine->n_workers;
     switch (spec->executor) {
-    case SV_EXEC_CONSTANT_VUS:
-        sc->want_vus = (uint32_t)sv_sched_share(spec->vus, i, W);
-        sc->stop_ns = sc->start_ns + spec->duration_ns;
-        break;
-    case SV_EXEC_SHARED_ITERATIONS:
+    case SV_EXEC_SHARED_ITERATIONS: {
         /* Iterations follow the VUs: a worker with more VUs gets more of them. */
-        sc->stripe = (sv_stripe_t){spec->vus, i, W};
-        sc->iterations_left = sv_sched_stripe_count(sc->stripe, spec->iterations);
-        sc->want_vus = (uint32_t)SV_MIN(sv_sched_share(spec->vus, i, W), sc->iterations_left);
-        sc->stop_ns = sc->start_ns + spec->max_duration_ns;
+        uint64_t slots = sv_segment_count(seg, spec->vus);
+        sc->stripe = (sv_stripe_t){slots, w->index, W};
+        uint64_t local = sv_segment_count(seg, spec->iterations);
+        sc->iterations_left = slots ? sv_sched_stripe_count(sc->stripe, local) : 0;
+        sc->want_vus = (uint32_t)SV_MIN(vu_share(sc, spec->vus), sc->iterations_left);
+        break;
+    }
+    case SV_EXEC_PER_VU_ITERATIONS:
+    case SV_EXEC_CONSTANT_VUS:
+        sc->want_vus = vu_share(sc, spec->vus);
+        break;
+    case SV_EXEC_RAMPING_VUS:
+    case SV_EXEC_EXTERNALLY_CONTROLLED:
+        sc->want_vus = 0; /* followed from the start */
         break;
     case SV_EXEC_CONSTANT_ARRIVAL_RATE:
+    case SV_EXEC_RAMPING_ARRIVAL_RATE:
         sc->open_model = true;
-        sc->want_vus = (uint32_t)sv_sched_share(spec->vus, i, W);
-        sc->max_vus = (uint32_t)sv_sched_share(spec->max_vus, i, W);
+        sc->ramp_rate = (sv_ramp_rate_t){spec->start_rate, spec->rate.per_ns, spec->stages,
+                                         spec->n_stages};
+        sc->want_vus = vu_share(sc, spec->vus);
+        sc->max_vus = vu_share(sc, spec->max_vus);
         /* Arrivals follow the VU slots, so each worker's share matches its VUs. */
-        sc->stripe = (sv_stripe_t){spec->max_vus, i, W};
-        sc->arrivals = sv_sched_stripe_count(
-            sc->stripe, sv_sched_arrivals_before(spec->rate, spec->duration_ns));
-        sc->stop_ns = sc->start_ns + spec->duration_ns;
+        sc->stripe = (sv_stripe_t){sv_segment_count(seg, spec->max_vus), w->index, W};
+        sc->arrivals = my_arrivals(sc, whole_arrivals_before(sc, sv_scenario_run_ns(spec)));
         sv_pacer_init(&w->loop, &sc->pacer, on_pace);
         sc->pacer.data = sc;
         break;
     }
 }
 
+static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_t *spec)
+{
+    sv_engine_t *e = w->engine;
+    sc->spec = spec;
+    sc->w = w;
+    sc->start_ns = e->start_ns + spec->start_time_ns;
+    sc->stop_ns = sc->start_ns + sv_scenario_run_ns(spec);
+    for (const sv_scenario_t *s = e->plan->scenarios; s != spec; s++)
+        sc->vu_offset += sv_scenario_max_vus(s);
+    atomic_init(&sc->ext_target, spec->vus);
+    init_series(sc);
+    uv_timer_init(&w->loop, &sc->start_timer);
+    uv_timer_init(&w->loop, &sc->stop_timer);
+    uv_timer_init(&w->loop, &sc->ramp_timer);
+    uv_timer_init(&w->loop, &sc->step_timer);
+    init_shares(sc);
+}
+
+static void open_start(sv_wscenario_t *sc, uint64_t now)
+{
+    for (uint32_t v = 0; v < sc->want_vus; v++) {
+        sv_vu_t *vu = new_vu(sc);
+        vu->next_free = sc->free_vus;
+        sc->free_vus = vu;
+    }
+    /* A process that joined late (--start-at in the past) skips what was due before. */
+    uint64_t join = sc->w->engine->start_ns + sc->w->engine->join_ns;
+    if (join > sc->start_ns)
+        sc->next_arrival = my_arrivals(sc, whole_arrivals_before(sc, join - sc->start_ns));
+    if (sc->next_arrival >= sc->arrivals)
+        sc->stopping = true;
+    else
+        sv_pacer_arm(&sc->pacer, arrival_due(sc, sc->next_arrival));
+}
+
+static void closed_start(sv_wscenario_t *sc, uint64_t now)
+{
+    switch (sc->spec->executor) {
+    case SV_EXEC_RAMPING_VUS:
+        ramp_follow(sc);
+        return;
+    case SV_EXEC_EXTERNALLY_CONTROLLED:
+        ext_follow(sc);
+        return;
+    case SV_EXEC_SHARED_ITERATIONS:
+        sc->iterations_left -= sc->want_vus;
+        break;
+    default:
+        break;
+    }
+    uint32_t want = sc->want_vus;
+    sc->want_vus = 0;
+    set_want(sc, want, 0, now);
+    if (want == 0)
+        sc->stopping = true;
+}
+
 static void scenario_start(sv_wscenario_t *sc)
 {
     uint64_t now = sv_now_ns();
-    uint64_t until_stop = sc->stop_ns > now ? sc->stop_ns - now : 0;
-    uv_timer_start(&sc->stop_timer, on_stop_timer, (until_stop + 999999) / 1000000, 0);
-    if (sc->open_model) {
-        for (uint32_t v = 0; v < sc->want_vus; v++) {
-            sv_vu_t *vu = new_vu(sc);
-            vu->next_free = sc->free_vus;
-            sc->free_vus = vu;
-        }
-        if (sc->arrivals == 0)
-            sc->stopping = true;
-        else
-            sv_pacer_arm(&sc->pacer, arrival_due(sc, 0));
+    sc->started = true;
+    if (sc->spec->executor != SV_EXEC_EXTERNALLY_CONTROLLED || sc->spec->duration_ns) {
+        uint64_t until_stop = sc->stop_ns > now ? sc->stop_ns - now : 0;
+        uv_timer_start(&sc->stop_timer, on_stop_timer, (until_stop + 999999) / 1000000, 0);
     } else {
-        if (sc->spec->executor == SV_EXEC_SHARED_ITERATIONS)
-            sc->iterations_left -= sc->want_vus;
-        for (uint32_t v = 0; v < sc->want_vus; v++) {
-            sv_vu_t *vu = new_vu(sc);
-            vu_activated(sc->w);
-            start_iteration(vu, 0, sv_now_ns());
-        }
-        if (sc->want_vus == 0)
-            sc->stopping = true;
+        sc->stop_ns = UINT64_MAX; /* runs until stopped */
     }
+    if (sc->open_model)
+        open_start(sc, now);
+    else
+        closed_start(sc, now);
     scenario_check_done(sc);
+}
+
+static void on_start_time(uv_timer_t *t)
+{
+    scenario_start(sv_container_of(t, sv_wscenario_t, start_timer));
+}
+
+/* Starts the scenario now, or at its startTime. */
+static void scenario_schedule(sv_wscenario_t *sc)
+{
+    uint64_t now = sv_now_ns();
+    if (sc->start_ns <= now)
+        scenario_start(sc);
+    else
+        uv_timer_start(&sc->start_timer, on_start_time, (sc->start_ns - now + 999999) / 1000000,
+                       0);
 }
 
 /* ---- worker lifecycle ------------------------------------------------------------ */
@@ -380,11 +617,30 @@ static void stop_now(sv_worker_t *w)
     }
 }
 
+static void stop_gracefully(sv_worker_t *w)
+{
+    for (size_t s = 0; s < w->n_scenarios; s++)
+        if (!w->scenarios[s].done && !w->scenarios[s].in_grace)
+            scenario_wind_down(&w->scenarios[s]);
+}
+
 static void on_wake(uv_async_t *a)
 {
     sv_worker_t *w = sv_container_of(a, sv_worker_t, wake);
-    if (atomic_load(&w->stop))
+    int stop = atomic_load(&w->stop);
+    if (stop == SV_STOP_NOW) {
         stop_now(w);
+        return;
+    }
+    if (stop == SV_STOP_GRACEFUL) {
+        stop_gracefully(w);
+        return;
+    }
+    for (size_t s = 0; s < w->n_scenarios; s++) {
+        sv_wscenario_t *sc = &w->scenarios[s];
+        if (sc->spec->executor == SV_EXEC_EXTERNALLY_CONTROLLED && sc->started && !sc->done)
+            ext_follow(sc);
+    }
 }
 
 static void worker_finish(sv_worker_t *w)
@@ -399,7 +655,10 @@ static void worker_finish(sv_worker_t *w)
             if (sc->vus[v]->lua)
                 sv_lua_vu_free(sc->vus[v]->lua);
         }
+        uv_close((uv_handle_t *)&sc->start_timer, NULL);
         uv_close((uv_handle_t *)&sc->stop_timer, NULL);
+        uv_close((uv_handle_t *)&sc->step_timer, NULL);
+        uv_close((uv_handle_t *)&sc->ramp_timer, NULL);
         if (sc->open_model)
             sv_pacer_close(&sc->pacer, NULL);
     }
@@ -448,9 +707,11 @@ static void worker_main(void *arg)
     for (size_t s = 0; s < w->n_scenarios; s++)
         scenario_init(w, &w->scenarios[s], &e->plan->scenarios[s]);
     for (size_t s = 0; s < w->n_scenarios && !atomic_load(&w->stop); s++)
-        scenario_start(&w->scenarios[s]);
-    if (atomic_load(&w->stop))
+        scenario_schedule(&w->scenarios[s]);
+    if (atomic_load(&w->stop) == SV_STOP_NOW)
         stop_now(w);
+    else if (atomic_load(&w->stop) == SV_STOP_GRACEFUL)
+        stop_gracefully(w);
 
     uv_run(&w->loop, UV_RUN_DEFAULT);
     atomic_store(&w->cpu_ns, thread_cpu_ns());
@@ -479,11 +740,19 @@ void sv_worker_start(sv_worker_t *w)
     uv_thread_create(&w->thread, worker_main, w);
 }
 
-void sv_worker_request_stop(sv_worker_t *w)
+void sv_worker_wake(sv_worker_t *w)
 {
-    atomic_store(&w->stop, 1);
     uv_mutex_lock(&w->lock);
     if (!w->finished)
         uv_async_send(&w->wake);
     uv_mutex_unlock(&w->lock);
+}
+
+void sv_worker_request_stop(sv_worker_t *w, int how)
+{
+    int none = SV_STOP_NONE;
+    /* a graceful stop may become a stop now, never the other way */
+    if (!atomic_compare_exchange_strong(&w->stop, &none, how) && how == SV_STOP_NOW)
+        atomic_store(&w->stop, SV_STOP_NOW);
+    sv_worker_wake(w);
 }

@@ -10,6 +10,7 @@
 #ifndef SV_LUA_H
 #define SV_LUA_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -48,16 +49,16 @@ int sv_lua_state_new(sv_lua_state_t **out, const char *script_path, sv_lua_host_
 void sv_lua_state_free(sv_lua_state_t *s);
 bool sv_lua_has_function(sv_lua_state_t *s, const char *name);
 
-/* Reads the script's `options` table into *o (flags given on the command line win:
- * the caller applies them afterwards). SV_EINVAL with err naming the option's
- * path for an unknown key, a wrong type or a k6 key not supported yet. */
-int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err);
+/* The script's `options` table as JSON, for the options reader (an empty object when
+ * there is none). SV_EINVAL with err for values JSON cannot hold. */
+int sv_lua_options_json(sv_lua_state_t *s, json_t **out, char *err);
 
 /* Decodes setup()'s result (JSON) once; every VU of the state gets it as `data`. */
 int sv_lua_set_setup_data(sv_lua_state_t *s, const char *json, char *err);
 
 /* Runs setup() to completion on the host's loop; *json is its result as JSON (or
- * "null"), to free. teardown(data) likewise. SV_EPARSE with err on a script error. */
+ * "null"), to free. teardown(data) likewise. SV_EPARSE with err on a script error,
+ * SV_ETIMEDOUT when it ran past the plan's setupTimeout (teardownTimeout). */
 int sv_lua_run_setup(sv_lua_state_t *s, char **json, char *err);
 int sv_lua_run_teardown(sv_lua_state_t *s, const char *json, char *err);
 /* Calls handle_summary(summary) with the JSON export as a table and writes what it

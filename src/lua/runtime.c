@@ -247,33 +247,6 @@ bool sv_lua_has_function(sv_lua_state_t *s, const char *name)
 
 /* ---- options ------------------------------------------------------------------- */
 
-/* k6 option keys salvo does not support yet, and what brings them. */
-static const struct {
-    const char *key, *when;
-} later_keys[] = {
-    {"stages", "with scenarios and executors"},
-    {"scenarios", "with scenarios and executors"},
-    {"executionSegment", "with segments"},
-    {"executionSegmentSequence", "with segments"},
-    {"rps", "with scenarios and executors"},
-    {"setupTimeout", "with scenarios and executors"},
-    {"teardownTimeout", "with scenarios and executors"},
-    {"noConnectionReuse", "with scenarios and executors"},
-    {"userAgent", "with scenarios and executors"},
-    {"discardResponseBodies", "with scenarios and executors"},
-    {"maxRedirects", "with scenarios and executors"},
-    {"insecureSkipTLSVerify", "with HTTPS"},
-    {"tlsAuth", "with HTTPS"},
-    {"tlsVersion", "with HTTPS"},
-    {"tlsCipherSuites", "with HTTPS"},
-    {"hosts", "in a later release"},
-    {"batch", "in a later release"},
-    {"batchPerHost", "in a later release"},
-    {"httpDebug", "in a later release; use --http-debug"},
-    {"systemTags", "in a later release"},
-    {"summaryTimeUnit", "in a later release"},
-};
-
 static int option_error(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int option_error(char *err, const char *fmt, ...)
@@ -285,190 +258,101 @@ static int option_error(char *err, const char *fmt, ...)
     return SV_EINVAL;
 }
 
-/* How a value looks in an error: "ten" for a string, its type otherwise. */
-static const char *shown(lua_State *L, int idx, char *buf, size_t size)
+/* A table whose keys are exactly 1..n (n >= 1) is a list. */
+static bool is_sequence(lua_State *L, int idx)
 {
-    if (lua_type(L, idx) == LUA_TSTRING)
-        snprintf(buf, size, "\"%s\"", lua_tostring(L, idx));
-    else
-        snprintf(buf, size, "%s", luaL_typename(L, idx));
-    return buf;
-}
-
-static int read_count(lua_State *L, const char *key, uint64_t max, uint64_t *out, char *err)
-{
-    char got[64];
-    if (lua_type(L, -1) != LUA_TNUMBER)
-        return option_error(err, "options.%s: expected a number, got %s", key,
-                            shown(L, -1, got, sizeof(got)));
-    double v = lua_tonumber(L, -1);
-    if (v < 1 || v > (double)max || v != (double)(uint64_t)v)
-        return option_error(err, "options.%s: expected a whole number from 1, got %s", key,
-                            lua_tostring(L, -1));
-    *out = (uint64_t)v;
-    return 0;
-}
-
-static int read_tags(lua_State *L, sv_shortcuts_t *o, char *err)
-{
-    if (!lua_istable(L, -1))
-        return option_error(err, "options.%s: expected a table of strings, got %s", "tags",
-                            luaL_typename(L, -1));
+    size_t n = lua_objlen(L, idx), keys = 0;
     lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        if (lua_type(L, -2) != LUA_TSTRING || !lua_isstring(L, -1)) {
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        keys++;
+    }
+    return n > 0 && keys == n;
+}
+
+/* The Lua value at the top of the stack as JSON; path names it in errors. */
+static json_t *value_json(lua_State *L, char *path, size_t size, char *err, int depth)
+{
+    int idx = lua_gettop(L);
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        return json_boolean(lua_toboolean(L, idx));
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        if (d == (double)(json_int_t)d && d > -9e15 && d < 9e15)
+            return json_integer((json_int_t)d);
+        return json_real(d);
+    }
+    case LUA_TSTRING:
+        return json_string(lua_tostring(L, idx));
+    case LUA_TTABLE:
+        break;
+    default:
+        option_error(err, "%s: expected a number, string, boolean or table, got a %s", path,
+                     luaL_typename(L, idx));
+        return NULL;
+    }
+    if (depth > 16) {
+        option_error(err, "%s: tables nested too deep", path);
+        return NULL;
+    }
+    bool list = is_sequence(L, idx);
+    json_t *out = list ? json_array() : json_object();
+    size_t len = strlen(path), n = list ? lua_objlen(L, idx) : 0;
+    for (size_t i = 1; i <= n; i++) {
+        snprintf(path + len, size - len, "[%zu]", i - 1);
+        lua_rawgeti(L, idx, (int)i);
+        json_t *v = value_json(L, path, size, err, depth + 1);
+        lua_pop(L, 1);
+        path[len] = '\0';
+        if (v == NULL) {
+            json_decref(out);
+            return NULL;
+        }
+        json_array_append_new(out, v);
+    }
+    lua_pushnil(L);
+    while (!list && lua_next(L, idx)) {
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            option_error(err, "%s: keys must be strings, got a %s", path, luaL_typename(L, -2));
             lua_pop(L, 2);
-            return option_error(err, "options.tags: expected string keys and values");
+            json_decref(out);
+            return NULL;
         }
-        sv_kv_push(&o->tags, &o->n_tags, lua_tostring(L, -2), lua_tostring(L, -1));
+        snprintf(path + len, size - len, ".%s", lua_tostring(L, -2));
+        json_t *v = value_json(L, path, size, err, depth + 1);
+        path[len] = '\0';
+        if (v == NULL) {
+            lua_pop(L, 2);
+            json_decref(out);
+            return NULL;
+        }
+        json_object_set_new(out, lua_tostring(L, -2), v);
         lua_pop(L, 1);
     }
-    return 0;
+    if (list)
+        lua_pop(L, 1); /* the nil pushed for lua_next */
+    return out;
 }
 
-/* One threshold: "p(95)<500" or {threshold = "...", abortOnFail = true,
- * delayAbortEval = "10s"}, for metric key `metric`. */
-static int read_threshold(lua_State *L, const char *metric, sv_plan_t *plan, char *err)
-{
-    const char *expr = lua_tostring(L, -1), *why = NULL;
-    bool abort_on_fail = false;
-    uint64_t delay = 0;
-    if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "threshold");
-        lua_getfield(L, -2, "abortOnFail");
-        lua_getfield(L, -3, "delayAbortEval");
-        expr = lua_tostring(L, -3);
-        abort_on_fail = lua_toboolean(L, -2);
-        if (!lua_isnil(L, -1) && !sv_lua_duration(L, -1, &delay)) {
-            lua_pop(L, 3);
-            return option_error(err,
-                                "options.thresholds.%s: delayAbortEval: expected a duration "
-                                "such as \"10s\"",
-                                metric);
-        }
-        lua_pop(L, 3);
-    }
-    if (expr == NULL)
-        return option_error(err,
-                            "options.thresholds.%s: expected expressions such as "
-                            "\"p(95)<500\"",
-                            metric);
-    if (sv_plan_add_threshold(plan, metric, expr, abort_on_fail, delay, &why) != 0) {
-        snprintf(err, SV_LUA_ERR_SIZE, "options.thresholds[\"%s\"]: \"%s\": %s", metric, expr, why);
-        return SV_EINVAL;
-    }
-    return 0;
-}
-
-static int read_thresholds(lua_State *L, sv_plan_t *plan, char *err)
-{
-    if (!lua_istable(L, -1))
-        return option_error(err,
-                            "options.%s: expected a table such as { http_req_duration = "
-                            "{ \"p(95)<500\" } }",
-                            "thresholds");
-    lua_pushnil(L);
-    while (lua_next(L, -2)) {
-        /* lua_tostring on a number key would turn it into a string and break lua_next */
-        const char *metric = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-        int rc = 0;
-        if (metric == NULL || !lua_istable(L, -1))
-            rc = option_error(err, "options.thresholds: expected metric = { expressions }");
-        for (int i = 1; rc == 0; i++) {
-            lua_rawgeti(L, -1, i);
-            if (lua_isnil(L, -1)) {
-                lua_pop(L, 1);
-                break;
-            }
-            rc = read_threshold(L, metric, plan, err);
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (rc != 0) {
-            lua_pop(L, 1);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* summaryTrendStats = { "avg", "p(99)" }; flags given later replace it. */
-static int read_trend_stats(lua_State *L, sv_plan_t *plan, char *err)
-{
-    sv_buf_t list;
-    sv_buf_init(&list, 4096);
-    for (int i = 1; lua_istable(L, -1); i++) {
-        lua_rawgeti(L, -1, i);
-        const char *stat = lua_tostring(L, -1);
-        lua_pop(L, 1);
-        if (stat == NULL)
-            break;
-        sv_buf_printf(&list, "%s%s", i > 1 ? "," : "", stat);
-    }
-    const char *why = "expected a list of strings such as { \"avg\", \"p(99)\" }";
-    int rc = list.len ? sv_plan_set_trend_stats(plan, list.data, &why) : SV_EPARSE;
-    sv_buf_free(&list);
-    if (rc != 0)
-        return option_error(err, "options.summaryTrendStats: %s", why);
-    return 0;
-}
-
-static int read_option(lua_State *L, const char *key, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
-{
-    if (strcmp(key, "thresholds") == 0)
-        return read_thresholds(L, plan, err);
-    if (strcmp(key, "summaryTrendStats") == 0)
-        return read_trend_stats(L, plan, err);
-    if (strcmp(key, "vus") == 0) {
-        o->has_vus = true;
-        return read_count(L, key, 1000000, &o->vus, err);
-    }
-    if (strcmp(key, "iterations") == 0) {
-        o->has_iterations = true;
-        return read_count(L, key, UINT64_MAX / 2, &o->iterations, err);
-    }
-    if (strcmp(key, "duration") == 0) {
-        o->has_duration = true;
-        if (!sv_lua_duration(L, -1, &o->duration_ns) || o->duration_ns == 0)
-            return option_error(err,
-                                "options.%s: expected a duration such as \"30s\" or a "
-                                "number of milliseconds, got %s",
-                                key,
-                                lua_tostring(L, -1) ? lua_tostring(L, -1) : luaL_typename(L, -1));
-        return 0;
-    }
-    if (strcmp(key, "tags") == 0)
-        return read_tags(L, o, err);
-    for (size_t i = 0; i < SV_ARRAY_SIZE(later_keys); i++)
-        if (strcmp(key, later_keys[i].key) == 0)
-            return option_error(err, "options.%s: not supported yet (it arrives %s)", key,
-                                later_keys[i].when);
-    return option_error(err,
-                        "options.%s: unknown option (supported: vus, duration, iterations, "
-                        "tags, thresholds, summaryTrendStats)",
-                        key);
-}
-
-int sv_lua_read_options(sv_lua_state_t *s, sv_shortcuts_t *o, sv_plan_t *plan, char *err)
+int sv_lua_options_json(sv_lua_state_t *s, json_t **out, char *err)
 {
     lua_State *L = s->L;
     push_global(s, "options");
+    char path[256] = "options";
     int rc = 0;
+    *out = NULL;
     if (lua_isnil(L, -1))
-        goto out;
-    if (!lua_istable(L, -1)) {
+        *out = json_object();
+    else if (!lua_istable(L, -1))
         rc = option_error(err, "options: expected a table, got %s", luaL_typename(L, -1));
-        goto out;
+    else if ((*out = value_json(L, path, sizeof(path), err, 0)) == NULL)
+        rc = SV_EINVAL;
+    else if (!json_is_object(*out)) { /* a list at the top */
+        json_decref(*out);
+        *out = NULL;
+        rc = option_error(err, "options: expected a table of options such as { vus = 10 }");
     }
-    lua_pushnil(L);
-    while (rc == 0 && lua_next(L, -2)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            rc = option_error(err, "options: keys must be strings, got %s", luaL_typename(L, -2));
-        else
-            rc = read_option(L, lua_tostring(L, -2), o, plan, err);
-        lua_pop(L, rc == 0 ? 1 : 2);
-    }
-out:
     lua_pop(L, 1);
     return rc;
 }
@@ -477,8 +361,26 @@ out:
 
 /* Runs global `name` once in a one-shot VU on the host's loop. On success leaves its
  * result JSON-encoded in *json (when json is not NULL). */
+/* A one-shot run that outlived its timeout: abandon it (setupTimeout). */
+typedef struct {
+    uv_timer_t timer;
+    sv_lua_vu_t *vu;
+    const char *option;
+} once_deadline_t;
+
+static void on_once_deadline(uv_timer_t *t)
+{
+    once_deadline_t *d = t->data;
+    sv_lua_vu_t *vu = d->vu;
+    sv_lua_vu_interrupt(vu);
+    free(vu->once_error);
+    vu->once_error = sv_xasprintf("%s() did not finish in time (raise options.%s)", vu->exec,
+                                  d->option);
+    vu->once_done = true;
+}
+
 static int run_once(sv_lua_state_t *s, const char *name, const char *data_json, char **json,
-                    char *err)
+                    uint64_t timeout_ns, char *err)
 {
     if (!sv_lua_has_function(s, name)) {
         if (json)
@@ -489,13 +391,20 @@ static int run_once(sv_lua_state_t *s, const char *name, const char *data_json, 
     vu->once = true;
     if (data_json)
         s->host->setup_json = data_json;
+    once_deadline_t deadline = {.vu = vu, .option = json ? "setupTimeout" : "teardownTimeout"};
+    uv_timer_init(s->host->loop, &deadline.timer);
+    deadline.timer.data = &deadline;
+    if (timeout_ns)
+        uv_timer_start(&deadline.timer, on_once_deadline, (timeout_ns + 999999) / 1000000, 0);
     sv_lua_vu_iterate(vu);
     while (!vu->once_done && uv_run(s->host->loop, UV_RUN_ONCE))
         ;
+    bool timed_out = timeout_ns && !uv_is_active((uv_handle_t *)&deadline.timer);
+    uv_close((uv_handle_t *)&deadline.timer, NULL);
     int rc = 0;
     if (vu->once_error) {
         snprintf(err, SV_LUA_ERR_SIZE, "%s", vu->once_error);
-        rc = SV_EPARSE;
+        rc = timed_out ? SV_ETIMEDOUT : SV_EPARSE;
     } else if (json) {
         lua_rawgeti(s->L, LUA_REGISTRYINDEX, s->ref_cjson);
         lua_getfield(s->L, -1, "encode");
@@ -516,12 +425,12 @@ static int run_once(sv_lua_state_t *s, const char *name, const char *data_json, 
 
 int sv_lua_run_setup(sv_lua_state_t *s, char **json, char *err)
 {
-    return run_once(s, "setup", NULL, json, err);
+    return run_once(s, "setup", NULL, json, s->host->plan->setup_timeout_ns, err);
 }
 
 int sv_lua_run_teardown(sv_lua_state_t *s, const char *json, char *err)
 {
-    return run_once(s, "teardown", json, NULL, err);
+    return run_once(s, "teardown", json, NULL, s->host->plan->teardown_timeout_ns, err);
 }
 
 static int write_output(lua_State *L, const char *where, char *err)

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 
+#include "../plan/options.h"
 #include "output.h"
 
 static json_t *trend_json(const sv_hist_t *h, const sv_plan_t *plan)
@@ -59,31 +60,8 @@ static json_t *config_json(const sv_report_t *r, uint32_t workers)
 {
     const sv_plan_t *p = r->plan;
     json_t *scenarios = json_object();
-    for (size_t i = 0; i < p->n_scenarios; i++) {
-        const sv_scenario_t *s = &p->scenarios[i];
-        json_t *o = json_pack("{s:s,s:f}", "executor", sv_executor_name(s->executor),
-                              "gracefulStop_ms", (double)s->graceful_stop_ns / 1e6);
-        switch (s->executor) {
-        case SV_EXEC_CONSTANT_VUS:
-            json_object_set_new(o, "vus", json_integer(s->vus));
-            json_object_set_new(o, "duration_ms", json_real((double)s->duration_ns / 1e6));
-            break;
-        case SV_EXEC_SHARED_ITERATIONS:
-            json_object_set_new(o, "vus", json_integer(s->vus));
-            json_object_set_new(o, "iterations", json_integer((json_int_t)s->iterations));
-            json_object_set_new(o, "maxDuration_ms", json_real((double)s->max_duration_ns / 1e6));
-            break;
-        case SV_EXEC_CONSTANT_ARRIVAL_RATE:
-            json_object_set_new(o, "rate", json_integer((json_int_t)s->rate.count));
-            json_object_set_new(o, "timeUnit_ms", json_real((double)s->rate.per_ns / 1e6));
-            json_object_set_new(o, "duration_ms", json_real((double)s->duration_ns / 1e6));
-            json_object_set_new(o, "preAllocatedVUs", json_integer(s->vus));
-            json_object_set_new(o, "maxVUs", json_integer(s->max_vus));
-            json_object_set_new(o, "overload", json_string(s->overload_queue ? "queue" : "drop"));
-            break;
-        }
-        json_object_set_new(scenarios, s->name, o);
-    }
+    for (size_t i = 0; i < p->n_scenarios; i++)
+        json_object_set_new(scenarios, p->scenarios[i].name, sv_scenario_to_json(&p->scenarios[i]));
     json_t *tags = json_object();
     for (size_t i = 0; i < p->n_tags; i++)
         json_object_set_new(tags, p->tags[i].key, json_string(p->tags[i].value));

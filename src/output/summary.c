@@ -10,26 +10,51 @@
 
 static void scenario_line(FILE *f, const sv_scenario_t *s)
 {
-    char dur[32], grace[32], maxd[32];
-    sv_format_duration(s->duration_ns, dur, sizeof(dur));
+    char dur[32], grace[32], maxd[32], start[48] = "";
+    sv_format_duration(sv_scenario_run_ns(s), dur, sizeof(dur));
     sv_format_duration(s->graceful_stop_ns, grace, sizeof(grace));
     sv_format_duration(s->max_duration_ns, maxd, sizeof(maxd));
+    if (s->start_time_ns) {
+        char at[32];
+        sv_format_duration(s->start_time_ns, at, sizeof(at));
+        snprintf(start, sizeof(start), "startTime: %s, ", at);
+    }
     fprintf(f, "           * %s: ", s->name);
+    double unit_s = (double)s->rate.per_ns / 1e9;
     switch (s->executor) {
-    case SV_EXEC_CONSTANT_VUS:
-        fprintf(f, "%u looping VUs for %s (gracefulStop: %s)\n", s->vus, dur, grace);
-        break;
     case SV_EXEC_SHARED_ITERATIONS:
-        fprintf(f, "%llu iterations shared among %u VUs (maxDuration: %s, gracefulStop: %s)\n",
-                (unsigned long long)s->iterations, s->vus, maxd, grace);
+        fprintf(f, "%llu iterations shared among %u VUs", (unsigned long long)s->iterations, s->vus);
         break;
-    case SV_EXEC_CONSTANT_ARRIVAL_RATE: {
-        double per_s = (double)s->rate.count * 1e9 / (double)s->rate.per_ns;
-        fprintf(f, "%.2f iterations/s for %s (maxVUs: %u-%u, gracefulStop: %s%s)\n", per_s, dur,
-                s->vus, s->max_vus, grace, s->overload_queue ? ", overload: queue" : "");
+    case SV_EXEC_PER_VU_ITERATIONS:
+        fprintf(f, "%llu iterations for each of %u VUs", (unsigned long long)s->iterations, s->vus);
+        break;
+    case SV_EXEC_CONSTANT_VUS:
+        fprintf(f, "%u looping VUs for %s", s->vus, dur);
+        break;
+    case SV_EXEC_RAMPING_VUS:
+        fprintf(f, "up to %u looping VUs for %s over %zu stages", sv_scenario_max_vus(s), dur,
+                s->n_stages);
+        break;
+    case SV_EXEC_CONSTANT_ARRIVAL_RATE:
+        fprintf(f, "%.2f iterations/s for %s", (double)s->rate.count / unit_s, dur);
+        break;
+    case SV_EXEC_RAMPING_ARRIVAL_RATE:
+        fprintf(f, "up to %.2f iterations/s for %s over %zu stages",
+                (double)sv_ramp_vus_max(s->start_rate, s->stages, s->n_stages) / unit_s, dur,
+                s->n_stages);
+        break;
+    case SV_EXEC_EXTERNALLY_CONTROLLED:
+        fprintf(f, "%u VUs, controlled by salvo scale (maxVUs: %u) for %s", s->vus, s->max_vus,
+                s->duration_ns ? dur : "ever");
         break;
     }
-    }
+    if (sv_executor_is_open(s->executor))
+        fprintf(f, " (maxVUs: %u-%u, %sgracefulStop: %s%s)\n", s->vus, s->max_vus, start, grace,
+                s->overload_queue ? ", overload: queue" : "");
+    else if (s->executor == SV_EXEC_SHARED_ITERATIONS || s->executor == SV_EXEC_PER_VU_ITERATIONS)
+        fprintf(f, " (%smaxDuration: %s, gracefulStop: %s)\n", start, maxd, grace);
+    else
+        fprintf(f, " (%sgracefulStop: %s)\n", start, grace);
 }
 
 void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
@@ -38,7 +63,7 @@ void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
     uint64_t max_ns = 0;
     for (size_t i = 0; i < plan->n_scenarios; i++) {
         const sv_scenario_t *s = &plan->scenarios[i];
-        max_vus += s->executor == SV_EXEC_CONSTANT_ARRIVAL_RATE ? s->max_vus : s->vus;
+        max_vus += sv_scenario_max_vus(s);
         max_ns = SV_MAX(max_ns, sv_scenario_max_ns(s));
     }
     char maxd[32];

@@ -9,15 +9,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
 
 #include "../util/util.h"
 
 void sv_plan_init(sv_plan_t *p)
 {
     *p = (sv_plan_t){
-        .timeout_ns = 60ULL * 1000000000ULL,
+        .timeout_ns = 60 * SV_NS_PER_S,
         .max_response_bytes = 64ULL << 20,
+        .setup_timeout_ns = 60 * SV_NS_PER_S,
+        .teardown_timeout_ns = 60 * SV_NS_PER_S,
+        .max_redirects = 10,
     };
+    sv_segment_whole(&p->segment);
     const char *why;
     sv_plan_set_trend_stats(p, "avg,min,med,max,p(90),p(95)", &why);
 }
@@ -66,8 +71,11 @@ static void free_kvs(sv_kv_t *kv, size_t n)
 void sv_plan_free(sv_plan_t *p)
 {
     for (size_t i = 0; i < p->n_scenarios; i++)
-        free(p->scenarios[i].name);
+        sv_scenario_free(&p->scenarios[i]);
     free(p->scenarios);
+    free(p->user_agent);
+    sv_segment_free(&p->segment);
+    free(p->segment_label);
     free(p->request.method);
     free(p->request.url);
     free(p->request.body);
@@ -82,14 +90,29 @@ void sv_plan_free(sv_plan_t *p)
     *p = (sv_plan_t){0};
 }
 
+void sv_scenario_free(sv_scenario_t *s)
+{
+    free(s->name);
+    free(s->exec);
+    free_kvs(s->env, s->n_env);
+    free_kvs(s->tags, s->n_tags);
+    free(s->stages);
+    *s = (sv_scenario_t){0};
+}
+
 sv_scenario_t *sv_plan_add_scenario(sv_plan_t *p, const char *name)
 {
     p->scenarios = sv_xrealloc(p->scenarios, (p->n_scenarios + 1) * sizeof(*p->scenarios));
     sv_scenario_t *s = &p->scenarios[p->n_scenarios++];
+    /* k6's defaults */
     *s = (sv_scenario_t){
         .name = sv_xstrdup(name),
-        .graceful_stop_ns = 30ULL * 1000000000ULL,
-        .max_duration_ns = 600ULL * 1000000000ULL,
+        .vus = 1,
+        .iterations = 1,
+        .graceful_stop_ns = 30 * SV_NS_PER_S,
+        .graceful_ramp_down_ns = 30 * SV_NS_PER_S,
+        .max_duration_ns = 600 * SV_NS_PER_S,
+        .rate = {1, SV_NS_PER_S},
     };
     return s;
 }
@@ -156,23 +179,70 @@ void sv_kv_push(sv_kv_t **arr, size_t *n, const char *key, const char *value)
     (*n)++;
 }
 
+uint64_t sv_scenario_run_ns(const sv_scenario_t *s)
+{
+    switch (s->executor) {
+    case SV_EXEC_SHARED_ITERATIONS:
+    case SV_EXEC_PER_VU_ITERATIONS:
+        return s->max_duration_ns;
+    case SV_EXEC_RAMPING_VUS:
+    case SV_EXEC_RAMPING_ARRIVAL_RATE:
+        return sv_stages_total_ns(s->stages, s->n_stages);
+    default:
+        return s->duration_ns;
+    }
+}
+
 uint64_t sv_scenario_max_ns(const sv_scenario_t *s)
 {
-    uint64_t run = s->executor == SV_EXEC_SHARED_ITERATIONS ? s->max_duration_ns : s->duration_ns;
-    return run + s->graceful_stop_ns;
+    uint64_t grace = s->graceful_stop_ns;
+    if (s->executor == SV_EXEC_RAMPING_VUS)
+        grace = SV_MAX(grace, s->graceful_ramp_down_ns);
+    return s->start_time_ns + sv_scenario_run_ns(s) + grace;
 }
+
+uint32_t sv_scenario_max_vus(const sv_scenario_t *s)
+{
+    switch (s->executor) {
+    case SV_EXEC_RAMPING_VUS:
+        return (uint32_t)sv_ramp_vus_max(s->vus, s->stages, s->n_stages);
+    case SV_EXEC_CONSTANT_ARRIVAL_RATE:
+    case SV_EXEC_RAMPING_ARRIVAL_RATE:
+    case SV_EXEC_EXTERNALLY_CONTROLLED:
+        return SV_MAX(s->max_vus, s->vus);
+    default:
+        return s->vus;
+    }
+}
+
+bool sv_executor_is_open(sv_executor_t e)
+{
+    return e == SV_EXEC_CONSTANT_ARRIVAL_RATE || e == SV_EXEC_RAMPING_ARRIVAL_RATE;
+}
+
+static const char *const executor_names[SV_N_EXECUTORS] = {
+    [SV_EXEC_SHARED_ITERATIONS] = "shared-iterations",
+    [SV_EXEC_PER_VU_ITERATIONS] = "per-vu-iterations",
+    [SV_EXEC_CONSTANT_VUS] = "constant-vus",
+    [SV_EXEC_RAMPING_VUS] = "ramping-vus",
+    [SV_EXEC_CONSTANT_ARRIVAL_RATE] = "constant-arrival-rate",
+    [SV_EXEC_RAMPING_ARRIVAL_RATE] = "ramping-arrival-rate",
+    [SV_EXEC_EXTERNALLY_CONTROLLED] = "externally-controlled",
+};
 
 const char *sv_executor_name(sv_executor_t e)
 {
-    switch (e) {
-    case SV_EXEC_CONSTANT_VUS:
-        return "constant-vus";
-    case SV_EXEC_SHARED_ITERATIONS:
-        return "shared-iterations";
-    case SV_EXEC_CONSTANT_ARRIVAL_RATE:
-        return "constant-arrival-rate";
-    }
-    return "?";
+    return (unsigned)e < SV_N_EXECUTORS ? executor_names[e] : "?";
+}
+
+int sv_executor_parse(const char *name, sv_executor_t *e)
+{
+    for (int i = 0; i < SV_N_EXECUTORS; i++)
+        if (strcmp(name, executor_names[i]) == 0) {
+            *e = (sv_executor_t)i;
+            return 0;
+        }
+    return SV_EPARSE;
 }
 
 static const struct {
@@ -346,4 +416,40 @@ void sv_format_duration(uint64_t ns, char *out, size_t size)
         snprintf(out, size, "%llum%gs", m, sec);
     else
         snprintf(out, size, "%gs", sec);
+}
+
+int sv_parse_rfc3339(const char *s, uint64_t *ns)
+{
+    struct tm tm = {0};
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%*[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0)
+        return SV_EPARSE;
+    const char *p = s + n;
+    double frac = 0;
+    if (*p == '.') {
+        double scale = 0.1;
+        for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
+            frac += (*p - '0') * scale;
+    }
+    long offset = 0;
+    int oh, om, m = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) == 2) {
+        offset = (*p == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
+        p += 1 + m;
+    } else {
+        return SV_EPARSE;
+    }
+    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+        return SV_EPARSE;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm) - offset;
+    if (t < 0)
+        return SV_EPARSE;
+    *ns = (uint64_t)t * SV_NS_PER_S + (uint64_t)(frac * 1e9);
+    return 0;
 }

@@ -13,11 +13,18 @@
 #include "../metrics/threshold.h"
 #include "../sched/sched.h"
 
+/* k6's seven executors. */
 typedef enum {
-    SV_EXEC_CONSTANT_VUS,
     SV_EXEC_SHARED_ITERATIONS,
+    SV_EXEC_PER_VU_ITERATIONS,
+    SV_EXEC_CONSTANT_VUS,
+    SV_EXEC_RAMPING_VUS,
     SV_EXEC_CONSTANT_ARRIVAL_RATE,
+    SV_EXEC_RAMPING_ARRIVAL_RATE,
+    SV_EXEC_EXTERNALLY_CONTROLLED,
 } sv_executor_t;
+
+#define SV_N_EXECUTORS 7
 
 typedef struct {
     char *key, *value;
@@ -26,13 +33,23 @@ typedef struct {
 typedef struct {
     char *name;
     sv_executor_t executor;
-    uint32_t vus;             /* constant-vus, shared-iterations; preallocated for rates */
-    uint32_t max_vus;         /* arrival rate */
-    uint64_t duration_ns;     /* constant-vus, arrival rate */
-    uint64_t iterations;      /* shared-iterations */
-    uint64_t max_duration_ns; /* shared-iterations */
-    sv_rate_t rate;           /* arrival rate */
+    char *exec; /* the script function its VUs run; NULL: default */
+    uint64_t start_time_ns;
     uint64_t graceful_stop_ns;
+    sv_kv_t *env, *tags;
+    size_t n_env, n_tags;
+    /* VUs: constant-vus, the iterations executors and externally-controlled; startVUs
+     * of ramping-vus; preAllocatedVUs of the arrival rates */
+    uint32_t vus;
+    uint32_t max_vus;         /* arrival rates, externally-controlled */
+    uint64_t duration_ns;     /* constant-*, externally-controlled */
+    uint64_t iterations;      /* shared-iterations: in all; per-vu-iterations: per VU */
+    uint64_t max_duration_ns; /* the iterations executors */
+    sv_rate_t rate;           /* constant-arrival-rate: rate per timeUnit */
+    uint64_t start_rate;      /* ramping-arrival-rate, per timeUnit */
+    sv_stage_t *stages;       /* ramping-* */
+    size_t n_stages;
+    uint64_t graceful_ramp_down_ns; /* ramping-vus */
     bool overload_queue; /* late arrivals wait for a VU instead of being dropped */
 } sv_scenario_t;
 
@@ -47,15 +64,6 @@ typedef struct {
 } sv_request_spec_t;
 
 typedef enum { SV_DEBUG_OFF, SV_DEBUG_HEADERS, SV_DEBUG_FULL } sv_http_debug_t;
-
-/* k6's test-shaping shortcuts (vus, duration, iterations, tags), from a script's
- * options or from flags; flags win. */
-typedef struct {
-    bool has_vus, has_duration, has_iterations;
-    uint64_t vus, duration_ns, iterations;
-    sv_kv_t *tags;
-    size_t n_tags;
-} sv_shortcuts_t;
 
 #define SV_MAX_TREND_STATS 16
 
@@ -81,6 +89,16 @@ typedef struct sv_plan {
     size_t n_trend_stats;
     uint64_t timeout_ns;
     uint64_t max_response_bytes; /* 0: no cap */
+    uint64_t setup_timeout_ns, teardown_timeout_ns;
+    bool no_connection_reuse;
+    bool discard_response_bodies;
+    char *user_agent; /* NULL: salvo's own; "" sends none */
+    uint64_t rps;     /* a cap on requests per second over the whole test; 0: none */
+    int max_redirects;
+    /* the slice of the test this process runs (--segment, --execution-segment) */
+    sv_segment_t segment;
+    char *segment_label; /* "1/3" or "0:1/3", NULL for the whole test */
+    uint64_t start_at_ns; /* --start-at as wall-clock (CLOCK_REALTIME) ns; 0: now */
     uint32_t workers;
     char *summary_export;
     sv_http_debug_t http_debug;
@@ -91,7 +109,9 @@ typedef struct sv_plan {
 
 void sv_plan_init(sv_plan_t *p);
 void sv_plan_free(sv_plan_t *p);
+/* A scenario with k6's defaults (1 VU, 1 iteration, gracefulStop 30s, …). */
 sv_scenario_t *sv_plan_add_scenario(sv_plan_t *p, const char *name);
+void sv_scenario_free(sv_scenario_t *s);
 /* Adds threshold expr to the set for metric key (made on first use). SV_EPARSE with
  * *why for a malformed key or expression. */
 int sv_plan_add_threshold(sv_plan_t *p, const char *key, const char *expr, bool abort_on_fail,
@@ -105,9 +125,18 @@ int sv_plan_check_thresholds(const sv_plan_t *p, const sv_catalog_t *catalog, ch
                              size_t size);
 void sv_kv_push(sv_kv_t **arr, size_t *n, const char *key, const char *value);
 
-/* The longest a scenario can run, graceful stop included (k6's "max duration"). */
+/* How long a scenario runs before its graceful stop (a ramp's stages, a duration or
+ * the iterations' maxDuration); its start time not included. */
+uint64_t sv_scenario_run_ns(const sv_scenario_t *s);
+/* The longest a scenario can run from the test's start: start time, run, graceful
+ * stop (k6's "max duration"). */
 uint64_t sv_scenario_max_ns(const sv_scenario_t *s);
+/* The most VUs a scenario can have at once in the whole test. */
+uint32_t sv_scenario_max_vus(const sv_scenario_t *s);
+bool sv_executor_is_open(sv_executor_t e);
 const char *sv_executor_name(sv_executor_t e);
+/* SV_EPARSE for a name k6 does not have. */
+int sv_executor_parse(const char *name, sv_executor_t *e);
 
 /* Value parsers. Each returns 0 or SV_EPARSE / SV_ERANGE. */
 
@@ -120,6 +149,9 @@ int sv_parse_rate(const char *s, sv_rate_t *rate);
 int sv_parse_size(const char *s, uint64_t *bytes);
 /* Positive integers that fit in max. */
 int sv_parse_uint(const char *s, uint64_t max, uint64_t *out);
+
+/* RFC 3339 times ("2026-11-23T10:00:00Z", "…T10:00:00.5+01:00") as Unix ns. */
+int sv_parse_rfc3339(const char *s, uint64_t *ns);
 
 /* Formats a duration the way k6 prints it ("1m30s", "250ms"). */
 void sv_format_duration(uint64_t ns, char *out, size_t size);

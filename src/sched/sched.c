@@ -2,6 +2,7 @@
  * Splitting and arrival schedules. Integer arithmetic throughout (128-bit where a
  * product could overflow), so every part of a split test agrees exactly.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -86,7 +87,9 @@ uint64_t sv_ramp_vus_at(uint64_t start_vus, const sv_stage_t *st, size_t n, uint
     return from;
 }
 
-uint64_t sv_ramp_vus_next(uint64_t start_vus, const sv_stage_t *st, size_t n, uint64_t t)
+/* The first offset after t at which a stage moves the count, or UINT64_MAX. Moves at
+ * one instant can cancel out, so the count need not differ there. */
+static uint64_t next_move(uint64_t start_vus, const sv_stage_t *st, size_t n, uint64_t t)
 {
     uint64_t from = start_vus, begin = 0;
     for (size_t i = 0; i < n; i++) {
@@ -104,6 +107,20 @@ uint64_t sv_ramp_vus_next(uint64_t start_vus, const sv_stage_t *st, size_t n, ui
     return UINT64_MAX;
 }
 
+uint64_t sv_ramp_vus_next(uint64_t start_vus, const sv_stage_t *st, size_t n, uint64_t t)
+{
+    /* A ramp's last step and zero-length stages at the same instant may leave the count
+     * as it was (0 → 10 then a jump to 9: 9 both before and at the boundary), so skip
+     * moves that change nothing. Only stage boundaries can do that: at most n rounds. */
+    for (;;) {
+        uint64_t next = next_move(start_vus, st, n, t);
+        if (next == UINT64_MAX ||
+            sv_ramp_vus_at(start_vus, st, n, next) != sv_ramp_vus_at(start_vus, st, n, next - 1))
+            return next;
+        t = next;
+    }
+}
+
 uint64_t sv_ramp_vus_max(uint64_t start_vus, const sv_stage_t *st, size_t n)
 {
     uint64_t most = start_vus;
@@ -114,60 +131,106 @@ uint64_t sv_ramp_vus_max(uint64_t start_vus, const sv_stage_t *st, size_t n)
 
 /* ---- ramping arrival rate ---------------------------------------------------------- */
 
-/* Arrivals' integral over a stage's first x ns: rates r0 → r1 per ns over dur. */
-static long double stage_area(long double r0, long double r1, long double dur, long double x)
-{
-    return r0 * x + (r1 - r0) * x * x / (2 * dur);
-}
+/* Exact, in integers: floating-point put due times a ns early (0.5 ms → 499999 ns),
+ * lost arrivals to its rounding allowance at low rates, and turned zero-length stages
+ * into 0/0. Areas are kept as twice the integral times unit_ns ("twice units"), so a
+ * whole stage adds (from + to) * dur and x ns into one add 2 from x + (to - from) x^2 /
+ * dur. The largest product, rate * dur^2, fits 128 bits for any sane test (a rate of
+ * 10^7 per unit over a week-long stage is under 10^37). */
 
-/* The integral of the rate from 0 to t. */
-static long double ramp_area(const sv_ramp_rate_t *r, uint64_t t)
+/* Floor division of a signed 128-bit value by d > 0, with its remainder in [0, d). */
+static __int128 floor_div(__int128 v, uint64_t d, __int128 *rem)
 {
-    long double unit = (long double)r->unit_ns, area = 0;
-    long double from = (long double)r->start_rate / unit;
-    uint64_t begin = 0;
-    for (size_t i = 0; i < r->n_stages; i++) {
-        long double to = (long double)r->stages[i].target / unit;
-        uint64_t dur = r->stages[i].duration_ns;
-        if (t < begin + dur)
-            return area + stage_area(from, to, (long double)dur, (long double)(t - begin));
-        area += stage_area(from, to, (long double)dur, (long double)dur);
-        begin += dur;
-        from = to;
+    __int128 q = v / (__int128)d, m = v % (__int128)d;
+    if (m < 0) {
+        q--;
+        m += d;
     }
-    return area;
+    *rem = m;
+    return q;
 }
-
-/* Rounding noise of long double sums stays far below this. */
-#define AREA_EPSILON 1e-9L
 
 uint64_t sv_ramp_arrivals_before(const sv_ramp_rate_t *r, uint64_t t)
 {
-    /* arrival n is due when the area reaches n + 1: count the m >= 1 with m < area */
-    long double m = ceill(ramp_area(r, t) - AREA_EPSILON);
-    return m > 1 ? (uint64_t)m - 1 : 0;
+    /* Arrival n is due when the integral reaches n + 1, i.e. twice units reach
+     * (n + 1) * per with per = 2 unit_ns. Count the m >= 1 the integral has passed by
+     * t, plus one if it sits exactly on m having been flat since t - 1 (the rate was 0
+     * then, so m was reached earlier). Past the end nothing more becomes due. */
+    uint64_t per = 2 * r->unit_ns, from = r->start_rate, begin = 0;
+    __int128 twice = 0;
+    bool frac = false, flat = false; /* flat: the rate is 0 over the ns before t */
+    for (size_t i = 0; i < r->n_stages; i++) {
+        uint64_t to = r->stages[i].target, dur = r->stages[i].duration_ns;
+        if (t < begin + dur) {
+            uint64_t x = t - begin;
+            __int128 rem, ramp = ((__int128)to - (__int128)from) * x * x;
+            twice += 2 * (__int128)from * x + floor_div(ramp, dur, &rem);
+            frac = rem != 0;
+            if (x > 0)
+                flat = from == 0 && to == 0;
+            break;
+        }
+        twice += ((__int128)from + to) * dur;
+        if (dur > 0)
+            flat = from == 0 && to == 0;
+        begin += dur;
+        from = to;
+    }
+    /* twice + frac, frac in [0, 1): m * per below it means m * per < twice + (frac ? 1 : 0) */
+    __int128 above = twice + (frac ? 1 : 0);
+    if (above <= 0)
+        return 0;
+    uint64_t n = (uint64_t)((above - 1) / per);
+    if (!frac && flat && twice % per == 0)
+        n++;
+    return n;
+}
+
+/* Twice units x ns into a stage, times dur, minus c * dur: the sign says whether the
+ * stage's g(x) = 2 from x + (to - from) x^2 / dur has reached c. */
+static __int128 reach_diff(uint64_t from, __int128 slope, uint64_t dur, __int128 c, uint64_t x)
+{
+    return 2 * (__int128)from * x * dur + slope * x * x - c * dur;
 }
 
 uint64_t sv_ramp_arrival_at(const sv_ramp_rate_t *r, uint64_t n)
 {
-    long double unit = (long double)r->unit_ns, area = 0, goal = (long double)n + 1;
-    long double from = (long double)r->start_rate / unit;
-    uint64_t begin = 0;
+    uint64_t from = r->start_rate, begin = 0;
+    __int128 goal = ((__int128)n + 1) * 2 * r->unit_ns, twice = 0;
     for (size_t i = 0; i < r->n_stages; i++) {
-        long double to = (long double)r->stages[i].target / unit;
-        long double dur = (long double)r->stages[i].duration_ns;
-        long double whole = stage_area(from, to, dur, dur);
-        if (dur > 0 && area + whole >= goal - AREA_EPSILON) {
-            /* solve a x^2 + b x = c, in the form that stays exact when a is tiny */
-            long double a = (to - from) / (2 * dur), b = from, c = goal - area;
-            long double disc = b * b + 4 * a * c;
-            long double x = 2 * c / (b + sqrtl(disc > 0 ? disc : 0));
-            if (!(x >= 0))
-                x = 0;
-            return begin + (uint64_t)(x < dur ? x : dur);
+        uint64_t to = r->stages[i].target, dur = r->stages[i].duration_ns;
+        __int128 whole = ((__int128)from + to) * dur;
+        if (dur > 0 && twice + whole >= goal) {
+            /* Due x ns in, where g(x) first reaches c = goal - twice > 0. Find the first
+             * whole ns h with g(h) >= c: start from the floating-point root, which is
+             * within a ns, and bisect in case it is not. */
+            __int128 c = goal - twice, slope = (__int128)to - (__int128)from;
+            long double qa = (long double)slope / (long double)dur, qb = 2.0L * from;
+            long double disc = qb * qb + 4 * qa * (long double)c;
+            long double root = 2 * (long double)c / (qb + sqrtl(disc > 0 ? disc : 0));
+            uint64_t guess = root >= 0 && root < (long double)dur ? (uint64_t)root : dur;
+            uint64_t lo = 0, hi = dur; /* g(lo) < c <= g(hi) */
+            uint64_t probe[2] = {guess > 0 ? guess - 1 : 0, guess < dur ? guess + 1 : dur};
+            for (int k = 0; k < 2; k++)
+                if (probe[k] > lo && probe[k] < hi) {
+                    if (reach_diff(from, slope, dur, c, probe[k]) >= 0)
+                        hi = probe[k];
+                    else
+                        lo = probe[k];
+                }
+            while (hi - lo > 1) {
+                uint64_t mid = lo + (hi - lo) / 2;
+                if (reach_diff(from, slope, dur, c, mid) >= 0)
+                    hi = mid;
+                else
+                    lo = mid;
+            }
+            /* The rate is not 0 throughout this stage (it adds area), so g rises
+             * strictly: the root is hi itself if g(hi) == c, else inside (hi - 1, hi). */
+            return begin + (reach_diff(from, slope, dur, c, hi) == 0 ? hi : hi - 1);
         }
-        area += whole;
-        begin += r->stages[i].duration_ns;
+        twice += whole;
+        begin += dur;
         from = to;
     }
     return begin;
@@ -182,9 +245,13 @@ int sv_frac_parse(const char *s, sv_frac_t *f)
         return SV_EPARSE;
     const char *slash = strchr(s, '/');
     if (slash) {
+        /* strtoull takes an empty number (so "/3" was 0/3), spaces and signs: want digits
+         * right at both ends */
+        if (!isdigit((unsigned char)s[0]) || !isdigit((unsigned char)slash[1]))
+            return SV_EPARSE;
         errno = 0;
         unsigned long long num = strtoull(s, &end, 10), den;
-        if (end != slash || errno || slash[1] == '-' || slash[1] == '+')
+        if (end != slash || errno)
             return SV_EPARSE;
         den = strtoull(slash + 1, &end, 10);
         if (*end || errno || den == 0 || num > den || den > UINT32_MAX)

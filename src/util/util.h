@@ -12,6 +12,7 @@
 #include <string.h>
 
 #define SV_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define SV_NS_PER_S 1000000000ULL
 #define SV_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SV_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define sv_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -25,7 +26,8 @@
     X(ETOOBIG, -30004, "size limit exceeded")                                                      \
     X(ERANGE, -30005, "value out of range")                                                        \
     X(EUNSUPPORTED, -30006, "not supported")                                                       \
-    X(EIO, -30007, "input/output error")
+    X(EIO, -30007, "input/output error")                                                           \
+    X(ETIMEDOUT, -30008, "timed out")
 
 enum {
 #define SV_ERR_ENUM(name, value, msg) SV_##name = value,

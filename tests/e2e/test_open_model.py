@@ -27,7 +27,7 @@ def test_schedule_is_exact(run_salvo, demo, workers):
     assert r.export["salvo"]["trends"]["http_req_duration_corrected"]["count"] == started
     cfg = r.export["salvo"]["config"]["scenarios"]["default"]
     assert cfg["executor"] == "constant-arrival-rate"
-    assert cfg["rate"] == 200 and cfg["timeUnit_ms"] == 1000 and cfg["duration_ms"] == 2000
+    assert cfg["rate"] == 200 and cfg["timeUnit"] == "1s" and cfg["duration"] == "2s"
 
 
 @pytest.mark.parametrize("rate, duration, expected", [

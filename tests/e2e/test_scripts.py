@@ -733,7 +733,7 @@ def test_duration_flag_overrides_options(run_salvo, demo, script):
     r = run_script(run_salvo, path, "--duration", "1s", "--vus", "2")
     assert r.code == 0, r.err
     assert r.seconds < 20
-    assert r.export["salvo"]["config"]["scenarios"]["default"]["duration_ms"] == 1000
+    assert r.export["salvo"]["config"]["scenarios"]["default"]["duration"] == "1s"
     assert metric(r.export, "vus_max", "value") == 2
     assert 10 <= metric(r.export, "iterations", "count") <= 60
 
