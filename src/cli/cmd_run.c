@@ -360,6 +360,17 @@ static int opt_start_at(void *ctx, const char *v)
     return 0;
 }
 
+static int opt_address(void *ctx, const char *v)
+{
+    char host[256];
+    uint16_t port;
+    if (sv_split_host_port(v, host, sizeof(host), &port) != 0)
+        return bad_value("--address", v, "is not an address; write HOST:PORT, e.g. 127.0.0.1:6565");
+    free(ARGS(ctx)->plan.control_address);
+    ARGS(ctx)->plan.control_address = sv_xstrdup(v);
+    return 0;
+}
+
 static int opt_profile(void *ctx, const char *v)
 {
     ARGS(ctx)->profile = v;
@@ -428,6 +439,9 @@ static const sv_opt_t run_options[] = {
      opt_execution_sequence},
     {"start-at", 0, "TIME", "start at this RFC 3339 wall-clock time (segments start together)",
      opt_start_at},
+    {"address", 'a', "HOST:PORT",
+     "where externally-controlled scenarios listen for salvo scale (default 127.0.0.1:6565)",
+     opt_address},
     {"timeout", 0, "DURATION", "per-request timeout (default 60s)", opt_timeout},
     {"no-connection-reuse", 0, NULL, "a new connection for every request",
      opt_no_connection_reuse},
@@ -773,8 +787,11 @@ static int execute(run_args_t *a)
         opts.setup_json = sv_script_setup_json(a->script);
     }
     sv_report_t report;
-    if (sv_engine_run(plan, &opts, &report) != 0)
-        return sv_cli_error("cannot build the request; check --url, --method and --header");
+    char why[512];
+    if (sv_engine_run(plan, &opts, &report, why, sizeof(why)) != 0) {
+        sv_cli_error("%s", why);
+        return SV_EXIT_USAGE;
+    }
     /* The run is over: a late Ctrl-C must not cut the summary or the export short. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);

@@ -20,22 +20,10 @@ typedef struct {
 static int opt_listen(void *ctx, const char *v)
 {
     serve_args_t *a = ctx;
-    const char *colon = strrchr(v, ':');
-    uint64_t port;
-    if (colon == NULL || colon == v || (size_t)(colon - v) >= sizeof(a->host) ||
-        (strcmp(colon + 1, "0") != 0 && sv_parse_uint(colon + 1, 65535, &port) != 0))
+    if (sv_split_host_port(v, a->host, sizeof(a->host), &a->port) != 0)
         return sv_cli_error("--listen: \"%s\" is not an address; write HOST:PORT, e.g. "
                             "127.0.0.1:8080 or [::1]:8080",
                             v);
-    const char *host = v;
-    size_t hl = (size_t)(colon - v);
-    if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') {
-        host++;
-        hl -= 2;
-    }
-    memcpy(a->host, host, hl);
-    a->host[hl] = '\0';
-    a->port = strcmp(colon + 1, "0") == 0 ? 0 : (uint16_t)port;
     return 0;
 }
 

@@ -316,10 +316,13 @@ static int prepare_request(sv_engine_t *e, const sv_plan_t *plan)
     return 0;
 }
 
-static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_opts_t *opts)
+static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_opts_t *opts,
+                       char *err, size_t size)
 {
-    if (plan->script == NULL && prepare_request(e, plan) != 0)
+    if (plan->script == NULL && prepare_request(e, plan) != 0) {
+        snprintf(err, size, "cannot build the request; check --url, --method and --header");
         return SV_EINVAL;
+    }
     e->plan = plan;
     e->opts = opts;
     e->driver = plan->script ? &sv_script_driver : &sv_quick_driver;
@@ -335,6 +338,11 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
     e->cpu_sum = sv_xcalloc(e->n_workers, sizeof(double));
     e->cpu_max = sv_xcalloc(e->n_workers, sizeof(double));
     e->planned_ns = planned_duration(plan);
+    if (sv_control_open(e, err, size) != 0) {
+        if (plan->script == NULL)
+            sv_http_request_free(&e->request);
+        return SV_EINVAL;
+    }
     uv_loop_init(&e->loop);
     uv_async_init(&e->loop, &e->worker_done, on_worker_done);
     uv_signal_init(&e->loop, &e->sigint);
@@ -406,10 +414,20 @@ static void wait_for_start(sv_engine_t *e)
     }
 }
 
-int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report)
+int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report,
+                  char *err, size_t size)
 {
     sv_engine_t *e = sv_xcalloc(1, sizeof(*e));
-    if (engine_init(e, plan, opts) != 0) {
+    if (engine_init(e, plan, opts, err, size) != 0) {
+        free(e->workers);
+        free(e->last_cpu_ns);
+        free(e->cpu_sum);
+        free(e->cpu_max);
+        sv_registry_free(e->interval);
+        sv_registry_free(e->totals);
+        sv_snapshot_free(e->scratch);
+        sv_hist_free(e->duration_so_far);
+        uv_mutex_destroy(&e->abort_lock);
         free(e);
         return SV_EINVAL;
     }
@@ -419,9 +437,12 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         e->workers[i].index = i;
         sv_worker_start(&e->workers[i]);
     }
+    atomic_store(&e->workers_started, true);
     uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uint64_t end = sv_now_ns();
+    if (!e->hard_stop)
+        sv_control_close(e);
     if (!e->vus_sampled)
         sample_vus(e, true); /* a run shorter than a tick still reports its VUs */
     finish_workers(e);

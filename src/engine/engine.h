@@ -19,9 +19,11 @@ typedef struct {
 } sv_engine_opts_t;
 
 /* Runs the plan to its end or until a signal. Fills *report (release it with
- * sv_engine_report_free). Returns 0, or SV_EINVAL if the plan's request cannot be
- * built (the plan should have been validated). */
-int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report);
+ * sv_engine_report_free). Returns 0, or SV_EINVAL with one line in err (size bytes)
+ * when the run cannot start: the request cannot be built, the control endpoint
+ * cannot listen. */
+int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report_t *report,
+                  char *err, size_t size);
 void sv_engine_report_free(sv_report_t *report);
 /* Evaluates the plan's thresholds on the report's totals again (after samples were
  * added, e.g. by teardown). */

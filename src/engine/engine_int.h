@@ -91,7 +91,6 @@ struct sv_wscenario {
     uv_timer_t stop_timer;  /* end of duration, then end of graceful stop */
     uv_timer_t step_timer;  /* ramping-vus: the next step */
     uv_timer_t ramp_timer;  /* ramping-vus: the next gracefulRampDown deadline */
-    atomic_uint ext_target; /* externally-controlled: VUs wanted in the whole test */
     bool in_grace;
     /* series */
     const sv_tagset_t *tags; /* scenario + user tags */
@@ -150,6 +149,9 @@ struct sv_engine {
     int signals;
     bool hard_stop;
     atomic_uint finished_workers;
+    atomic_bool workers_started; /* their locks exist: they may be woken */
+    atomic_uint ext_vus;            /* externally-controlled: VUs wanted in the whole test */
+    struct sv_server *control;      /* the control endpoint, when a scenario needs it */
     sv_registry_t *interval, *totals;
     sv_snapshot_t *scratch;
     sv_hist_t *duration_so_far;
@@ -194,6 +196,11 @@ extern const sv_vu_driver_t sv_quick_driver;
 /* script.c */
 extern const sv_vu_driver_t sv_script_driver;
 int sv_script_worker_init(sv_worker_t *w, char *err);
+
+/* control.c: serves the control endpoint when the plan has an externally-controlled
+ * scenario (no-op otherwise). SV_EINVAL with err when it cannot listen. */
+int sv_control_open(sv_engine_t *e, char *err, size_t size);
+void sv_control_close(sv_engine_t *e);
 
 /* engine.c: stops the whole test from any thread (test.abort, a failed worker). */
 void sv_engine_abort(sv_engine_t *e, const char *reason);

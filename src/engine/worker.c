@@ -287,7 +287,7 @@ static void on_ramp_step(uv_timer_t *t)
 /* externally-controlled: the VUs `salvo scale` asked for. */
 static void ext_follow(sv_wscenario_t *sc)
 {
-    uint32_t whole = atomic_load(&sc->ext_target);
+    uint32_t whole = atomic_load(&sc->w->engine->ext_vus);
     set_want(sc, vu_share(sc, SV_MIN(whole, sc->spec->max_vus)), UINT64_MAX / 4, sv_now_ns());
 }
 
@@ -522,7 +522,6 @@ static void scenario_init(sv_worker_t *w, sv_wscenario_t *sc, const sv_scenario_
     sc->stop_ns = sc->start_ns + sv_scenario_run_ns(spec);
     for (const sv_scenario_t *s = e->plan->scenarios; s != spec; s++)
         sc->vu_offset += sv_scenario_max_vus(s);
-    atomic_init(&sc->ext_target, spec->vus);
     init_series(sc);
     uv_timer_init(&w->loop, &sc->start_timer);
     uv_timer_init(&w->loop, &sc->stop_timer);

@@ -13,6 +13,9 @@
 #include "../metrics/threshold.h"
 #include "../sched/sched.h"
 
+/* Where a running test listens for `salvo scale` (k6's REST API address). */
+#define SV_CONTROL_ADDRESS "127.0.0.1:6565"
+
 /* k6's seven executors. */
 typedef enum {
     SV_EXEC_SHARED_ITERATIONS,
@@ -99,6 +102,7 @@ typedef struct sv_plan {
     sv_segment_t segment;
     char *segment_label; /* "1/3" or "0:1/3", NULL for the whole test */
     uint64_t start_at_ns; /* --start-at as wall-clock (CLOCK_REALTIME) ns; 0: now */
+    char *control_address; /* externally-controlled: HOST:PORT; NULL: SV_CONTROL_ADDRESS */
     uint32_t workers;
     char *summary_export;
     sv_http_debug_t http_debug;

@@ -301,6 +301,13 @@ void sv_segment_whole(sv_segment_t *seg)
     seg->pos = sv_xcalloc(1, sizeof(*seg->pos));
 }
 
+/* A cut as a whole number of 1/l, where l is a multiple of its reduced denominator. */
+static uint64_t cut_at(sv_frac_t c, uint64_t l)
+{
+    uint64_t g = gcd(c.num, c.den);
+    return c.num / g * (l / (c.den / g));
+}
+
 /* Checks the cuts and finds their common denominator. */
 static int sequence_cycle(const sv_frac_t *cuts, size_t n_cuts, uint64_t *cycle, const char **why)
 {
@@ -308,20 +315,27 @@ static int sequence_cycle(const sv_frac_t *cuts, size_t n_cuts, uint64_t *cycle,
         *why = "a sequence needs 2 to 1025 cut points, from 0 to 1";
         return SV_EINVAL;
     }
+    for (size_t i = 0; i < n_cuts; i++)
+        if (cuts[i].den == 0 || cuts[i].num > cuts[i].den) { /* den 0 would divide by 0 */
+            *why = "cut points are fractions from 0 to 1";
+            return SV_EINVAL;
+        }
     if (cuts[0].num != 0 || cuts[n_cuts - 1].num != cuts[n_cuts - 1].den) {
         *why = "a sequence starts at 0 and ends at 1";
         return SV_EINVAL;
     }
     uint64_t l = 1;
     for (size_t i = 0; i < n_cuts; i++) {
-        l = l / gcd(l, cuts[i].den) * cuts[i].den;
+        /* Reduced first: "0.5000000" is 1/2, not a cycle of 10^7 units. */
+        uint64_t den = cuts[i].den / gcd(cuts[i].num, cuts[i].den);
+        l = l / gcd(l, den) * den;
         if (l > SV_SEGMENT_MAX_CYCLE) {
             *why = "the fractions' common denominator is over 100000; use simpler fractions";
             return SV_EINVAL;
         }
     }
     for (size_t i = 1; i < n_cuts; i++)
-        if (cuts[i].num * (l / cuts[i].den) <= cuts[i - 1].num * (l / cuts[i - 1].den)) {
+        if (cut_at(cuts[i], l) <= cut_at(cuts[i - 1], l)) {
             *why = "cut points must go up: each segment must be longer than zero";
             return SV_EINVAL;
         }
@@ -343,7 +357,7 @@ int sv_segment_init(sv_segment_t *seg, const sv_frac_t *cuts, size_t n_cuts, siz
     size_t n = n_cuts - 1;
     uint64_t *size = sv_xmalloc(n * sizeof(*size)), *dealt = sv_xcalloc(n, sizeof(*dealt));
     for (size_t i = 0; i < n; i++)
-        size[i] = cuts[i + 1].num * (l / cuts[i + 1].den) - cuts[i].num * (l / cuts[i].den);
+        size[i] = cut_at(cuts[i + 1], l) - cut_at(cuts[i], l);
     seg->cycle = (uint32_t)l;
     seg->count = (uint32_t)size[index];
     seg->pos = sv_xmalloc(size[index] * sizeof(*seg->pos));

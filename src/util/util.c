@@ -210,3 +210,26 @@ uint64_t sv_hash(const void *p, size_t n)
     }
     return h;
 }
+
+int sv_split_host_port(const char *address, char *host, size_t size, uint16_t *port)
+{
+    const char *colon = strrchr(address, ':'), *h = address;
+    if (colon == NULL || colon == address || colon[1] == '\0')
+        return SV_EPARSE;
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (*end || errno || p > 65535 || colon[1] == '-' || colon[1] == '+')
+        return SV_EPARSE;
+    size_t hl = (size_t)(colon - address);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= size)
+        return SV_EPARSE;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}

@@ -65,6 +65,10 @@ bool sv_span_has_token(sv_span_t list, const char *token);
 /* Monotonic time in nanoseconds. */
 uint64_t sv_now_ns(void);
 
+/* "127.0.0.1:8080" or "[::1]:8080" into host and port (port 0 allowed). SV_EPARSE
+ * when it is not HOST:PORT or the host does not fit. */
+int sv_split_host_port(const char *address, char *host, size_t size, uint16_t *port);
+
 /* A growable byte buffer with a hard cap (curl's dynbuf idea). */
 typedef struct {
     char *data;
