@@ -299,15 +299,6 @@ static int opt_user_agent(void *ctx, const char *v)
     return 0;
 }
 
-static int opt_rps(void *ctx, const char *v)
-{
-    uint64_t n;
-    if (parse_count("--rps", v, 100000000, &n) != 0)
-        return -1;
-    set_flag(ctx, "rps", json_integer((json_int_t)n));
-    return 0;
-}
-
 static int opt_max_redirects(void *ctx, const char *v)
 {
     uint64_t n = 0;
@@ -448,7 +439,6 @@ static const sv_opt_t run_options[] = {
     {"user-agent", 0, "STRING", "the User-Agent header (default salvo/VERSION)", opt_user_agent},
     {"discard-response-bodies", 0, NULL, "read bodies but keep none (saves memory)",
      opt_discard_bodies},
-    {"rps", 0, "N", "cap on requests per second over the whole test", opt_rps},
     {"max-redirects", 0, "N", "redirects to follow (default 10)", opt_max_redirects},
     {"workers", 'w', "N", "worker threads (default: one per core)", opt_workers},
     {"max-response-size", 0, "SIZE", "fail response bodies over SIZE (default 64MiB, 0: no cap)",
@@ -776,13 +766,16 @@ static int execute(run_args_t *a)
     if (!plan->quiet)
         sv_output_banner(stdout, plan, sv_engine_workers_for(plan));
     if (a->script) {
-        if (sv_script_setup(a->script, err) != 0) {
+        int rc = sv_script_setup(a->script, err);
+        if (rc != 0) {
             const char *aborted = sv_script_aborted(a->script);
             if (aborted)
                 sv_cli_error("setup() aborted the test: %s", aborted);
             else
                 sv_cli_error("%s", err);
-            return aborted ? SV_EXIT_SCRIPT_ABORT : SV_EXIT_SCRIPT_ERROR;
+            return aborted                ? SV_EXIT_SCRIPT_ABORT
+                   : rc == SV_ETIMEDOUT ? SV_EXIT_SETUP_TIMEOUT
+                                        : SV_EXIT_SCRIPT_ERROR;
         }
         opts.setup_json = sv_script_setup_json(a->script);
     }
@@ -809,6 +802,7 @@ static int execute(run_args_t *a)
                : report.threshold_abort             ? SV_EXIT_THRESHOLDS
                : report.aborted || teardown_aborted ? SV_EXIT_SCRIPT_ABORT
                : report.interrupted                 ? SV_EXIT_EXTERNAL_ABORT
+               : teardown == SV_ETIMEDOUT           ? SV_EXIT_TEARDOWN_TIMEOUT
                : teardown                           ? SV_EXIT_SCRIPT_ERROR
                : report.thresholds_failed           ? SV_EXIT_THRESHOLDS
                                                     : failure;

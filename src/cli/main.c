@@ -22,7 +22,8 @@ static const char usage[] =
     "\n"
     "Run 'salvo <command> --help' for a command's options.\n"
     "Exit codes: 0 ok, 2 usage or configuration error, 99 thresholds failed,\n"
-    "105 stopped by a signal, 107 script error.\n";
+    "100/101 setup/teardown timed out, 105 stopped by a signal, 107 script error,\n"
+    "108 aborted by the script.\n";
 
 int main(int argc, char **argv)
 {

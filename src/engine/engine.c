@@ -300,11 +300,14 @@ static int prepare_request(sv_engine_t *e, const sv_plan_t *plan)
 {
     const sv_request_spec_t *rq = &plan->request;
     sv_http_header_t *headers = sv_xcalloc(rq->n_headers + 1, sizeof(*headers));
+    size_t n = 0;
     for (size_t i = 0; i < rq->n_headers; i++)
-        headers[i] = (sv_http_header_t){rq->headers[i].key, rq->headers[i].value};
+        headers[n++] = (sv_http_header_t){rq->headers[i].key, rq->headers[i].value};
+    if (plan->user_agent && !sv_http_has_header(headers, n, "User-Agent"))
+        headers[n++] = (sv_http_header_t){"User-Agent", plan->user_agent};
     const char *why = NULL;
-    int rc = sv_http_request_init(&e->request, rq->method, rq->url, headers, rq->n_headers,
-                                  rq->body, rq->body_len, &why);
+    int rc = sv_http_request_init(&e->request, rq->method, rq->url, headers, n, rq->body,
+                                  rq->body_len, &why);
     free(headers);
     if (rc != 0)
         return SV_EINVAL;
@@ -312,6 +315,7 @@ static int prepare_request(sv_engine_t *e, const sv_plan_t *plan)
         .timeout_ns = plan->timeout_ns,
         .keep_head = plan->http_debug != SV_DEBUG_OFF,
         .keep_body = plan->http_debug == SV_DEBUG_FULL,
+        .close_after = plan->no_connection_reuse,
     };
     return 0;
 }

@@ -155,9 +155,11 @@ int sv_script_worker_init(sv_worker_t *w, char *err)
 
 static void lua_iterate(sv_vu_t *vu)
 {
-    if (vu->lua == NULL)
-        vu->lua = sv_lua_vu_new(vu->sc->w->lua, vu->id, vu->sc->spec->exec, vu->sc->spec->name,
-                                vu->sc->tags, vu);
+    if (vu->lua == NULL) {
+        const sv_scenario_t *spec = vu->sc->spec;
+        vu->lua = sv_lua_vu_new(vu->sc->w->lua, vu->id, spec->exec, spec->name, vu->sc->tags, vu);
+        sv_lua_vu_set_env(vu->lua, spec->env, spec->n_env);
+    }
     sv_lua_vu_iterate(vu->lua);
 }
 

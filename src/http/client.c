@@ -318,7 +318,7 @@ static void note_head(sv_http_conn_t *c, const sv_h1_response_t *h, const char *
     c->keep_alive = sv_h1_keep_alive(h->minor_version, &h->framing) &&
                     !(h->framing.chunked && h->framing.content_length >= 0);
     sv_h1_body_init_response(&c->body, h, c->req->is_head);
-    if (c->body.mode == SV_H1_BODY_UNTIL_CLOSE)
+    if (c->body.mode == SV_H1_BODY_UNTIL_CLOSE || c->opts.close_after)
         c->keep_alive = false;
     free(c->content_encoding);
     c->content_encoding = NULL;

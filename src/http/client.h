@@ -58,10 +58,13 @@ typedef struct {
     uint64_t timeout_ns; /* 0: none */
     bool keep_body;      /* collect the (decoded) body into the result */
     bool keep_head;      /* keep the raw response head in the result */
+    bool close_after;    /* close the connection after the response (noConnectionReuse) */
 } sv_http_send_opts_t;
 
 /* Builds a request. Adds Host, User-Agent and Content-Length unless given.
  * SV_EPARSE with *why set for a bad URL or header. */
+/* Whether a header named `name` (any case) is among h[0..n). */
+bool sv_http_has_header(const sv_http_header_t *h, size_t n, const char *name);
 int sv_http_request_init(sv_http_request_t *r, const char *method, const char *url,
                          const sv_http_header_t *headers, size_t n_headers, const char *body,
                          size_t body_len, const char **why);

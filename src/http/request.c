@@ -14,7 +14,7 @@
 #define SV_VERSION "dev"
 #endif
 
-static bool has_header(const sv_http_header_t *h, size_t n, const char *name)
+bool sv_http_has_header(const sv_http_header_t *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
         if (strcasecmp(h[i].name, name) == 0)
@@ -66,19 +66,22 @@ int sv_http_request_init(sv_http_request_t *r, const char *method, const char *u
     r->is_head = strcmp(method, "HEAD") == 0;
     sv_buf_init(&r->wire, SIZE_MAX);
     sv_buf_printf(&r->wire, "%s %s HTTP/1.1\r\n", method, r->url.target);
-    if (!has_header(headers, n_headers, "Host"))
+    if (!sv_http_has_header(headers, n_headers, "Host"))
         sv_buf_printf(&r->wire, "Host: %s\r\n", r->url.authority);
-    if (!has_header(headers, n_headers, "User-Agent"))
+    if (!sv_http_has_header(headers, n_headers, "User-Agent"))
         sv_buf_printf(&r->wire, "User-Agent: salvo/%s\r\n", SV_VERSION);
-    if (r->url.userinfo && !has_header(headers, n_headers, "Authorization")) {
+    if (r->url.userinfo && !sv_http_has_header(headers, n_headers, "Authorization")) {
         sv_buf_printf(&r->wire, "Authorization: Basic ");
         sv_base64_encode(&r->wire, r->url.userinfo, strlen(r->url.userinfo), SV_B64_STD);
         sv_buf_printf(&r->wire, "\r\n");
     }
-    for (size_t i = 0; i < n_headers; i++)
+    for (size_t i = 0; i < n_headers; i++) {
+        if (headers[i].value[0] == '\0' && strcasecmp(headers[i].name, "User-Agent") == 0)
+            continue; /* userAgent = "": send none, as k6 */
         sv_buf_printf(&r->wire, "%s: %s\r\n", headers[i].name, headers[i].value);
+    }
     if ((body_len > 0 || method_sends_length(method)) &&
-        !has_header(headers, n_headers, "Content-Length"))
+        !sv_http_has_header(headers, n_headers, "Content-Length"))
         sv_buf_printf(&r->wire, "Content-Length: %zu\r\n", body_len);
     sv_buf_append(&r->wire, "\r\n", 2);
     if (body_len)

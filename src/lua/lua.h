@@ -69,6 +69,8 @@ int sv_lua_handle_summary(sv_lua_state_t *s, const char *summary_json, bool *han
  * set of its samples (scenario, user tags). */
 sv_lua_vu_t *sv_lua_vu_new(sv_lua_state_t *s, uint32_t id, const char *exec, const char *scenario,
                            const sv_tagset_t *tags, void *vu_arg);
+/* The scenario's env: salvo.env reads it first while this VU runs (not copied). */
+void sv_lua_vu_set_env(sv_lua_vu_t *vu, const sv_kv_t *env, size_t n);
 /* Starts one iteration; iteration_done runs when it ends (never inside this call
  * unless the iteration did no I/O, and then on a later loop pass). */
 void sv_lua_vu_iterate(sv_lua_vu_t *vu);

@@ -48,6 +48,8 @@ struct sv_lua_vu {
     uint32_t id;
     uint64_t iteration;
     char *exec, *scenario;
+    const sv_kv_t *env; /* the scenario's env (salvo.env looks here first) */
+    size_t n_env;
     const sv_tagset_t *tags;       /* base: scenario and user tags */
     const sv_tagset_t *group_tags; /* base + the current group */
     sv_buf_t group_path;           /* "::a::b" */

@@ -108,14 +108,6 @@ static void encode_form(lua_State *L, int idx, sv_buf_t *b)
     }
 }
 
-static bool has_header(const sv_http_header_t *h, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(h[i].name, name) == 0)
-            return true;
-    return false;
-}
-
 static void read_expected(lua_State *L, int idx, call_opts_t *o)
 {
     o->n_expected = 0;
@@ -145,7 +137,11 @@ static void read_expected(lua_State *L, int idx, call_opts_t *o)
 
 static void read_opts(lua_State *L, int params, call_opts_t *o)
 {
-    *o = (call_opts_t){.redirects_left = DEFAULT_REDIRECTS};
+    const sv_plan_t *plan = sv_lua_state_of(L)->host->plan;
+    *o = (call_opts_t){
+        .redirects_left = plan ? plan->max_redirects : DEFAULT_REDIRECTS,
+        .response_type = plan && plan->discard_response_bodies ? RT_NONE : RT_TEXT,
+    };
     if (params == 0)
         return;
     lua_getfield(L, params, "timeout");
@@ -196,8 +192,9 @@ static size_t read_headers(lua_State *L, int params, sv_http_header_t *h, size_t
         }
         /* the table stays on the stack so its strings stay alive */
     }
-    if (content_type && n < max && !has_header(h, n, "Content-Type"))
+    if (content_type && n < max && !sv_http_has_header(h, n, "Content-Type"))
         h[n++] = (sv_http_header_t){"Content-Type", content_type};
+
     return n;
 }
 
@@ -287,6 +284,15 @@ static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *
     return type;
 }
 
+/* The userAgent option's header, unless the call sets its own (h has room for one). */
+static size_t add_user_agent(lua_State *L, sv_http_header_t *h, size_t n)
+{
+    const sv_plan_t *plan = sv_lua_state_of(L)->host->plan;
+    if (plan && plan->user_agent && !sv_http_has_header(h, n, "User-Agent"))
+        h[n++] = (sv_http_header_t){"User-Agent", plan->user_agent};
+    return n;
+}
+
 static cached_req_t *cached(lua_State *L, const char *method, const char *url)
 {
     req_cache_t *c = cache_of(L);
@@ -299,7 +305,9 @@ static cached_req_t *cached(lua_State *L, const char *method, const char *url)
         return NULL; /* a script with endless distinct URLs: build each one */
     cached_req_t *e = sv_xcalloc(1, sizeof(*e));
     const char *why;
-    if (sv_http_request_init(&e->req, method, url, NULL, 0, NULL, 0, &why) != 0) {
+    sv_http_header_t ua[1];
+    size_t n = add_user_agent(L, ua, 0);
+    if (sv_http_request_init(&e->req, method, url, ua, n, NULL, 0, &why) != 0) {
         free(e);
         luaL_error(L, "invalid request to \"%s\": %s", url, why);
     }
@@ -606,12 +614,13 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         build_body(L, body_idx, params, &body, &has_body, ctype_buf, sizeof(ctype_buf));
     int top = lua_gettop(L);
     sv_http_header_t headers[64];
-    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 1, ctype);
+    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 2, ctype); /* + Cookie, User-Agent */
     cookie_header(L, vu, url, params, &cookies);
     if (cookies.len)
         headers[n++] = (sv_http_header_t){"Cookie", cookies.data};
 
     cached_req_t *e = n == 0 && !has_body ? cached(L, method, url) : NULL;
+    n = add_user_agent(L, headers, n);
     const char *why = NULL;
     if (e) {
         c->use = &e->req;
@@ -629,6 +638,7 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         .timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns,
         .keep_head = true, /* headers, cookies and redirects read it */
         .keep_body = c->opts.response_type != RT_NONE,
+        .close_after = vu->s->host->plan && vu->s->host->plan->no_connection_reuse,
     };
     bool custom_tags = false;
     if (params) {

@@ -269,9 +269,27 @@ static void push_proxy(lua_State *L, lua_CFunction index)
     lua_setmetatable(L, -2);
 }
 
+/* salvo.env.KEY: the running VU's scenario env first (a scenario's `env`), then the
+ * process environment and -e values, kept in the upvalue table. */
+static int l_env_index(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_state_of(L)->current;
+    const char *key = lua_tostring(L, 2);
+    for (size_t i = 0; vu && key && i < vu->n_env; i++)
+        if (strcmp(vu->env[i].key, key) == 0) {
+            lua_pushstring(L, vu->env[i].value);
+            return 1;
+        }
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    return 1;
+}
+
 static void push_env(lua_State *L, const sv_plan_t *plan)
 {
-    lua_newtable(L);
+    lua_newtable(L); /* what salvo.env is: empty, all reads go through __index */
+    lua_newtable(L); /* its metatable */
+    lua_newtable(L); /* the variables */
     for (char **e = environ; e && *e; e++) {
         const char *eq = strchr(*e, '=');
         if (eq == NULL)
@@ -284,6 +302,9 @@ static void push_env(lua_State *L, const sv_plan_t *plan)
         lua_pushstring(L, plan->env[i].value);
         lua_setfield(L, -2, plan->env[i].key);
     }
+    lua_pushcclosure(L, l_env_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
 }
 
 int sv_lua_open_salvo(lua_State *L)

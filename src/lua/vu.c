@@ -105,6 +105,12 @@ sv_lua_vu_t *sv_lua_vu_new(sv_lua_state_t *s, uint32_t id, const char *exec, con
     return vu;
 }
 
+void sv_lua_vu_set_env(sv_lua_vu_t *vu, const sv_kv_t *env, size_t n)
+{
+    vu->env = env;
+    vu->n_env = n;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     sv_lua_vu_t *vu = h->data;
