@@ -11,6 +11,7 @@
 
 #include "../plan/options.h"
 #include "output.h"
+#include "series.h"
 
 static json_t *trend_json(const sv_hist_t *h, const sv_plan_t *plan)
 {
@@ -159,6 +160,25 @@ static void add_thresholds(const sv_report_t *r, json_t *metrics, double seconds
     }
 }
 
+/* The options `salvo merge` needs to judge the merged run as this one was judged. */
+static json_t *options_json(const sv_plan_t *p)
+{
+    json_t *thresholds = json_object(), *stats = json_array();
+    for (size_t i = 0; i < p->n_thresholds; i++) {
+        json_t *list = json_array();
+        for (size_t j = 0; j < p->thresholds[i].n_items; j++) {
+            const sv_threshold_t *t = &p->thresholds[i].items[j];
+            json_array_append_new(list, json_pack("{s:s,s:b,s:f}", "threshold", t->source,
+                                                  "abortOnFail", t->abort_on_fail,
+                                                  "delayAbortEval", (double)t->delay_abort_ns / 1e6));
+        }
+        json_object_set_new(thresholds, p->thresholds[i].key, list);
+    }
+    for (size_t i = 0; i < p->n_trend_stats; i++)
+        json_array_append_new(stats, json_string(p->trend_stats[i].name));
+    return json_pack("{s:o,s:o}", "thresholds", thresholds, "summaryTrendStats", stats);
+}
+
 static json_t *summary_json(const sv_report_t *r)
 {
     sv_summary_row_t *rows;
@@ -180,6 +200,10 @@ static json_t *summary_json(const sv_report_t *r)
                               (double)r->duration_ns / 1e6, "interrupted", r->interrupted, "config",
                               config_json(r, r->n_workers), "generator", generator_json(r),
                               "trends", trends, "errors", errors_json(r));
+    json_object_set_new(salvo, "segment",
+                        r->plan->segment_label ? json_string(r->plan->segment_label) : json_null());
+    json_object_set_new(salvo, "options", options_json(r->plan));
+    json_object_set_new(salvo, "totals", sv_series_dump(r->totals));
     return json_pack("{s:o,s:o,s:o}", "root_group", root_group, "metrics", metrics, "salvo", salvo);
 }
 

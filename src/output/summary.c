@@ -68,7 +68,11 @@ void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
     }
     char maxd[32];
     sv_format_duration(max_ns, maxd, sizeof(maxd));
-    fprintf(f, "\n  execution: local, %u worker%s (salvo %s)\n", workers, workers == 1 ? "" : "s",
+    if (plan->segment_label)
+        fprintf(f, "\n  execution: local, segment %s of the test", plan->segment_label);
+    else
+        fprintf(f, "\n  execution: local");
+    fprintf(f, ", %u worker%s (salvo %s)\n", workers, workers == 1 ? "" : "s",
             SV_VERSION);
     if (plan->script)
         fprintf(f, "     script: %s\n", plan->script);
@@ -241,6 +245,8 @@ static void print_errors(FILE *f, const sv_report_t *r)
 
 static void print_generator(FILE *f, const sv_report_t *r)
 {
+    if (r->n_workers == 0)
+        return; /* a merged report: each run judged its own generator */
     double cpu_max = 0, lag_max = 0;
     for (uint32_t i = 0; i < r->n_workers; i++) {
         cpu_max = SV_MAX(cpu_max, r->workers[i].cpu_mean);
