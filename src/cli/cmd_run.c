@@ -644,23 +644,28 @@ static int apply_layers(run_args_t *a, json_t *script_options)
     return rc == 0 ? 0 : sv_cli_error("%s", err);
 }
 
-/* Every scenario's exec names a function of the script. */
+/* Every scenario's exec names a function of the script. Returns 0, or the exit code
+ * after an error line: a script without default() is a script error. */
 static int check_exec(run_args_t *a)
 {
     for (size_t i = 0; i < a->plan.n_scenarios; i++) {
         const sv_scenario_t *s = &a->plan.scenarios[i];
         const char *fn = s->exec ? s->exec : "default";
         if (a->script && !sv_script_has_function(a->script, fn)) {
-            if (s->exec)
-                return sv_cli_error("scenarios.%s.exec: the script has no function \"%s\"",
-                                    s->name, fn);
-            return sv_cli_error("%s: the script defines no default() function (the iteration "
-                                "every VU runs); define it, or give each scenario an exec",
-                                a->plan.script);
+            if (s->exec) {
+                sv_cli_error("scenarios.%s.exec: the script has no function \"%s\"", s->name,
+                             fn);
+                return SV_EXIT_USAGE;
+            }
+            sv_cli_error("%s: the script defines no default() function (the iteration every "
+                         "VU runs); define it, or give each scenario an exec",
+                         a->plan.script);
+            return SV_EXIT_SCRIPT_ERROR;
         }
-        if (!a->script && s->exec)
-            return sv_cli_error("scenarios.%s.exec: a --url test has no functions to run",
-                                s->name);
+        if (!a->script && s->exec) {
+            sv_cli_error("scenarios.%s.exec: a --url test has no functions to run", s->name);
+            return SV_EXIT_USAGE;
+        }
     }
     return 0;
 }
@@ -709,22 +714,29 @@ static int load_script(run_args_t *a, int *code)
     return 0;
 }
 
-/* The options from every source, merged into the plan. */
+/* The options from every source, merged into the plan. Returns 0, or the exit code
+ * after an error line. */
 static int configure(run_args_t *a)
 {
     json_t *script_options = NULL;
     char err[SV_LUA_ERR_SIZE];
-    if (a->script && sv_script_options(a->script, &script_options, err) != 0)
-        return sv_cli_error("%s", err);
+    if (a->script && sv_script_options(a->script, &script_options, err) != 0) {
+        sv_cli_error("%s", err);
+        return SV_EXIT_USAGE;
+    }
     int rc = shape_flags(a);
     if (rc == 0)
         rc = apply_layers(a, script_options);
     json_decref(script_options);
-    if (rc == 0)
-        rc = check_exec(a);
-    if (rc == 0 && sv_plan_check_thresholds(&a->plan, a->catalog, err, sizeof(err)) != 0)
-        rc = sv_cli_error("%s", err);
-    return rc;
+    if (rc != 0)
+        return SV_EXIT_USAGE;
+    if ((rc = check_exec(a)) != 0)
+        return rc;
+    if (sv_plan_check_thresholds(&a->plan, a->catalog, err, sizeof(err)) != 0) {
+        sv_cli_error("%s", err);
+        return SV_EXIT_USAGE;
+    }
+    return 0;
 }
 
 /* Prints the summary (or hands it to the script's handle_summary) and writes the
@@ -853,8 +865,7 @@ int sv_cmd_run(int argc, char **argv)
     a.catalog = sv_catalog_new();
     if (a.plan.script ? load_script(&a, &code) != 0 : build_request(&a) != 0)
         goto out;
-    code = SV_EXIT_USAGE;
-    if (configure(&a) != 0)
+    if ((code = configure(&a)) != 0)
         goto out;
     if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0)
         goto out;

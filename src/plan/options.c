@@ -4,6 +4,7 @@
  */
 #include "options.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,10 +474,7 @@ static int read_thresholds(ctx_t *c, sv_plan_t *plan, const json_t *v)
     json_object_foreach((json_t *)v, metric, list)
     {
         size_t at = push(c, metric);
-        if (json_is_string(list)) { /* k6 takes a lone string too */
-            if (read_threshold(c, plan, metric, list) != 0)
-                return SV_EINVAL;
-        } else if (!is_list(list)) {
+        if (!is_list(list)) {
             return expected(c, "a list of expressions such as { \"p(95)<500\" }", list);
         }
         for (size_t i = 0; json_is_array(list) && i < json_array_size(list); i++) {
@@ -688,10 +686,15 @@ void sv_options_merge(json_t *acc, const json_t *upper)
     json_object_foreach((json_t *)upper, key, v)
     {
         json_t *mine = json_object_get(acc, key);
-        if (strcmp(key, "tags") == 0 && json_is_object(mine) && json_is_object(v))
-            json_object_update(mine, v);
-        else
+        if (strcmp(key, "tags") == 0 && json_is_object(mine) && json_is_object(v)) {
+            /* into a copy: `mine` is a lower layer's own tags object (json_object_set
+             * below shares it), which updating in place would change */
+            json_t *tags = json_copy(mine);
+            json_object_update(tags, v);
+            json_object_set_new(acc, key, tags);
+        } else {
             json_object_set(acc, key, v);
+        }
     }
 }
 
@@ -746,7 +749,9 @@ static json_t *env_value(const char *text, env_kind_t kind)
     switch (kind) {
     case ENV_NUMBER: {
         double d = strtod(text, &end);
-        return *text && *end == '\0' ? json_real(d) : json_string(text);
+        /* json_real() gives NULL for inf and nan, and the option silently vanished from
+         * the layer: those stay text too, for the reader to refuse */
+        return *text && *end == '\0' && isfinite(d) ? json_real(d) : json_string(text);
     }
     case ENV_BOOL:
         if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0)

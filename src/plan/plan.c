@@ -419,38 +419,71 @@ void sv_format_duration(uint64_t ns, char *out, size_t size)
         snprintf(out, size, "%gs", sec);
 }
 
+/* Exactly `width` digits at *p (sscanf's %2d also took "1", " 1" and "-1"). */
+static bool fixed_digits(const char **p, int width, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < width; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return false;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += width;
+    *out = v;
+    return true;
+}
+
 int sv_parse_rfc3339(const char *s, uint64_t *ns)
 {
+    /* Strict RFC 3339: fixed-width fields, a real calendar day (timegm would quietly
+     * move 2026-02-30 to March 2), an offset within a day, at least one digit after a
+     * point, the fraction in whole nanoseconds (not a double) and a result that fits
+     * in 64 bits of nanoseconds (year 9999 wrapped around before). */
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     struct tm tm = {0};
-    int n = 0;
-    if (sscanf(s, "%4d-%2d-%2d%*[Tt ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n == 0)
+    const char *p = s;
+    if (p == NULL || !fixed_digits(&p, 4, &tm.tm_year) || *p++ != '-' ||
+        !fixed_digits(&p, 2, &tm.tm_mon) || *p++ != '-' || !fixed_digits(&p, 2, &tm.tm_mday))
         return SV_EPARSE;
-    const char *p = s + n;
-    double frac = 0;
+    if (*p != 'T' && *p != 't' && *p != ' ')
+        return SV_EPARSE;
+    p++;
+    if (!fixed_digits(&p, 2, &tm.tm_hour) || *p++ != ':' || !fixed_digits(&p, 2, &tm.tm_min) ||
+        *p++ != ':' || !fixed_digits(&p, 2, &tm.tm_sec))
+        return SV_EPARSE;
+    uint64_t frac = 0;
     if (*p == '.') {
-        double scale = 0.1;
-        for (p++; isdigit((unsigned char)*p); p++, scale /= 10)
-            frac += (*p - '0') * scale;
+        uint64_t scale = SV_NS_PER_S;
+        if (!isdigit((unsigned char)p[1]))
+            return SV_EPARSE;
+        for (p++; isdigit((unsigned char)*p); p++) {
+            scale /= 10; /* 0 past nanoseconds: those digits are dropped */
+            frac += (uint64_t)(*p - '0') * scale;
+        }
     }
     long offset = 0;
-    int oh, om, m = 0;
+    int oh, om;
     if (*p == 'Z' || *p == 'z') {
         p++;
-    } else if ((*p == '+' || *p == '-') && sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) == 2) {
-        offset = (*p == '-' ? -1 : 1) * (oh * 3600L + om * 60L);
-        p += 1 + m;
+    } else if (*p == '+' || *p == '-') {
+        long sign = *p++ == '-' ? -1 : 1;
+        if (!fixed_digits(&p, 2, &oh) || *p++ != ':' || !fixed_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
+            return SV_EPARSE;
+        offset = sign * (oh * 3600L + om * 60L);
     } else {
         return SV_EPARSE;
     }
-    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
+    bool leap = tm.tm_year % 4 == 0 && (tm.tm_year % 100 != 0 || tm.tm_year % 400 == 0);
+    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+        tm.tm_mday > mdays[tm.tm_mon - 1] - (tm.tm_mon == 2 && !leap) || tm.tm_hour > 23 ||
+        tm.tm_min > 59 || tm.tm_sec > 60 || tm.tm_year < 1970)
         return SV_EPARSE;
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     time_t t = timegm(&tm) - offset;
-    if (t < 0)
+    if (t < 0 || (uint64_t)t > (UINT64_MAX - SV_NS_PER_S) / SV_NS_PER_S)
         return SV_EPARSE;
-    *ns = (uint64_t)t * SV_NS_PER_S + (uint64_t)(frac * 1e9);
+    *ns = (uint64_t)t * SV_NS_PER_S + frac;
     return 0;
 }

@@ -59,7 +59,10 @@ static json_t *stages(const step_t *steps, uint64_t target, uint64_t total_ns)
 static json_t *rate_scenario(bool smoke, const step_t *steps, const sv_profile_target_t *t)
 {
     uint64_t per_s = (uint64_t)((unsigned __int128)t->rate.count * SV_NS_PER_S / t->rate.per_ns);
-    uint64_t max_vus = t->max_vus ? t->max_vus : SV_MIN(SV_MAX(per_s, 100), 100000);
+    /* the default cap leaves room for the VUs asked for (--vus): below them, the
+     * scenario was refused as maxVUs < preAllocatedVUs */
+    uint64_t max_vus =
+        t->max_vus ? t->max_vus : SV_MAX(SV_MIN(SV_MAX(per_s, 100), 100000), t->pre_vus);
     uint64_t pre = t->pre_vus ? t->pre_vus : SV_MIN(max_vus, 10);
     json_t *s = json_pack("{s:o,s:I,s:I}", "timeUnit", duration(t->rate.per_ns),
                           "preAllocatedVUs", (json_int_t)pre, "maxVUs", (json_int_t)max_vus);

@@ -640,9 +640,8 @@ def test_unknown_option_exits_2_naming_it(run_salvo, script):
 
 
 @pytest.mark.parametrize("key,value", [
-    ("stages", '{ { duration = "1s", target = 2 } }'),
     ("rps", "100"),
-    ("scenarios", "{ a = { executor = 'shared-iterations' } }"),
+    ("tlsAuth", "{}"),
 ])
 def test_k6_options_not_supported_yet_exit_2(run_salvo, script, key, value):
     path = script(f"""\

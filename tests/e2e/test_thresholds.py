@@ -490,10 +490,10 @@ BAD_OPTIONS = [
     ('{ ["http_reqs{status"] = { "count>1" } }', "a sub-metric is written"),
     ('{ http_req_failed = { { threshold = "rate<0.1", abortOnFail = true, '
      'delayAbortEval = "soon" } } }', "delayAbortEval"),
-    ('{ http_req_failed = { { abortOnFail = true } } }', "expected expressions"),
-    ('{ http_req_failed = { true } }', "expected expressions"),
-    ('{ http_req_failed = "rate<0.1" }', "expected metric = { expressions }"),
-    ('{ "rate<0.1" }', "expected metric = { expressions }"),
+    ('{ http_req_failed = { { abortOnFail = true } } }', "expected an expression"),
+    ('{ http_req_failed = { true } }', "expected an expression"),
+    ('{ http_req_failed = "rate<0.1" }', "expected a list of expressions"),
+    ('{ "rate<0.1" }', "expected a table"),
     ('"rate<0.1"', "expected a table"),
 ]
 
