@@ -299,6 +299,15 @@ static int opt_user_agent(void *ctx, const char *v)
     return 0;
 }
 
+static int opt_rps(void *ctx, const char *v)
+{
+    uint64_t n;
+    if (parse_count("--rps", v, 100000000, &n) != 0)
+        return -1;
+    set_flag(ctx, "rps", json_integer((json_int_t)n));
+    return 0;
+}
+
 static int opt_max_redirects(void *ctx, const char *v)
 {
     uint64_t n = 0;
@@ -439,6 +448,7 @@ static const sv_opt_t run_options[] = {
     {"user-agent", 0, "STRING", "the User-Agent header (default salvo/VERSION)", opt_user_agent},
     {"discard-response-bodies", 0, NULL, "read bodies but keep none (saves memory)",
      opt_discard_bodies},
+    {"rps", 0, "N", "cap on request starts per second over the whole test", opt_rps},
     {"max-redirects", 0, "N", "redirects to follow (default 10)", opt_max_redirects},
     {"workers", 'w', "N", "worker threads (default: one per core)", opt_workers},
     {"max-response-size", 0, "SIZE", "fail response bodies over SIZE (default 64MiB, 0: no cap)",

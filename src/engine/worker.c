@@ -727,7 +727,15 @@ void sv_worker_start(sv_worker_t *w)
      * request can never race the thread's start. */
     uv_mutex_init(&w->lock);
     uv_loop_init(&w->loop);
-    w->http = sv_http_ctx_new(&w->loop, w->engine->plan->max_response_bytes);
+    const sv_plan_t *plan = w->engine->plan;
+    w->http = sv_http_ctx_new(&w->loop, plan->max_response_bytes);
+    if (plan->rps && plan->segment.count) {
+        /* this worker's share of the segment's share of the cap */
+        unsigned __int128 num = (unsigned __int128)SV_NS_PER_S * w->engine->n_workers *
+                                plan->segment.cycle;
+        sv_http_ctx_set_pace(w->http, (uint64_t)(num / ((unsigned __int128)plan->rps *
+                                                        plan->segment.count)));
+    }
     uv_async_init(&w->loop, &w->wake, on_wake);
     uv_timer_init(&w->loop, &w->flush_timer);
     uv_timer_init(&w->loop, &w->health_timer);

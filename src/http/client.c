@@ -44,11 +44,14 @@ struct sv_http_ctx {
     uint64_t max_response_bytes;
     dns_entry_t *dns;
     int pending_lookups; /* entries with a getaddrinfo in flight */
+    uint64_t pace_ns;      /* rps cap: at most one request start per pace_ns; 0: none */
+    uint64_t pace_next_ns; /* the earliest start of the next request */
     bool freeing;
 };
 
 typedef enum {
     C_IDLE,       /* no request in flight */
+    C_PACED,      /* waiting for its turn under the rps cap */
     C_RESOLVING,  /* waiting for DNS */
     C_CONNECTING, /* connect in flight (or waiting for the old socket to close) */
     C_SENDING,
@@ -699,6 +702,46 @@ static void start_request(sv_http_conn_t *c)
     begin_connect(c);
 }
 
+/* The rps cap: the time the next request may start (now when there is no cap). */
+static uint64_t pace(sv_http_ctx_t *ctx, uint64_t now)
+{
+    if (ctx->pace_ns == 0)
+        return now;
+    uint64_t slot = ctx->pace_next_ns > now ? ctx->pace_next_ns : now;
+    ctx->pace_next_ns = slot + ctx->pace_ns;
+    return slot;
+}
+
+/* Starts the request: its timeout runs from here, on a kept-alive socket or a new one. */
+static void begin(sv_http_conn_t *c)
+{
+    const sv_http_send_opts_t *opts = &c->opts;
+    if (opts->timeout_ns)
+        uv_timer_start(&c->timer, on_timeout, (opts->timeout_ns + 999999) / 1000000, 0);
+    dns_entry_t *e = dns_entry(c->ctx, &c->req->url);
+    if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN) {
+        c->res.reused = true;
+        send_bytes(c, c->res.start_ns);
+        return;
+    }
+    close_socket(c);
+    c->endpoint = e;
+    start_request(c);
+}
+
+/* Its turn under the rps cap has come: the request's time starts now. */
+static void on_paced(uv_timer_t *t)
+{
+    sv_http_conn_t *c = sv_container_of(t, sv_http_conn_t, timer);
+    c->res.start_ns = sv_now_ns();
+    begin(c);
+}
+
+void sv_http_ctx_set_pace(sv_http_ctx_t *ctx, uint64_t pace_ns)
+{
+    ctx->pace_ns = pace_ns;
+}
+
 int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
                       const sv_http_send_opts_t *opts, sv_http_cb cb, void *arg)
 {
@@ -720,17 +763,12 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
     c->t_connect_start = c->t_connected = c->t_write_start = c->t_written = c->t_first_byte = 0;
     sv_buf_reset(&c->stash);
     c->opts = *opts;
-    if (opts->timeout_ns)
-        uv_timer_start(&c->timer, on_timeout, (opts->timeout_ns + 999999) / 1000000, 0);
-
-    dns_entry_t *e = dns_entry(c->ctx, &req->url);
-    if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN) {
-        c->res.reused = true;
-        send_bytes(c, c->res.start_ns);
+    uint64_t slot = pace(c->ctx, c->res.start_ns);
+    if (slot > c->res.start_ns) {
+        c->state = C_PACED;
+        uv_timer_start(&c->timer, on_paced, (slot - c->res.start_ns + 999999) / 1000000, 0);
         return 0;
     }
-    close_socket(c);
-    c->endpoint = e;
-    start_request(c);
+    begin(c);
     return 0;
 }

@@ -93,6 +93,9 @@ typedef struct sv_http_conn sv_http_conn_t;
 /* max_response_bytes: cap on a response body (heads have their own 64 KiB cap);
  * 0 for none. */
 sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes);
+/* Caps request starts on this context at one per pace_ns (k6's rps over a worker's
+ * share); a request over the cap waits, and its time starts when it may go. */
+void sv_http_ctx_set_pace(sv_http_ctx_t *ctx, uint64_t pace_ns);
 /* Frees the context; every connection must have been freed and the loop run until
  * their handles closed. */
 void sv_http_ctx_free(sv_http_ctx_t *ctx);

@@ -530,7 +530,6 @@ static const struct {
     {"systemTags", "in a later release"},
     {"summaryTimeUnit", "in a later release"},
     {"ext", "with distributed runs"},
-    {"rps", "in a later release; shape the rate with an arrival-rate scenario instead"},
 };
 
 static int read_segment(ctx_t *c, sv_plan_t *plan, const json_t *opts)
@@ -568,6 +567,8 @@ static int read_plain(ctx_t *c, sv_plan_t *plan, const char *key, const json_t *
         plan->user_agent = sv_xstrdup(str);
         return 0;
     }
+    if (strcmp(key, "rps") == 0)
+        return get_count(c, v, 0, 100000000, &plan->rps);
     if (strcmp(key, "maxRedirects") == 0) {
         int rc = get_count(c, v, 0, 1000, &n);
         plan->max_redirects = (int)n;

@@ -96,6 +96,7 @@ typedef struct sv_plan {
     bool no_connection_reuse;
     bool discard_response_bodies;
     char *user_agent; /* NULL: salvo's own; "" sends none */
+    uint64_t rps;     /* a cap on request starts per second over the whole test; 0: none */
     int max_redirects;
     /* the slice of the test this process runs (--segment, --execution-segment) */
     sv_segment_t segment;
