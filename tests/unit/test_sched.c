@@ -588,7 +588,7 @@ static uint64_t ref_arrivals_before(const sv_ramp_rate_t *r, uint64_t t)
     uint64_t n = (uint64_t)((a.p - 1) / a.q); /* m >= 1 with m < P / Q */
     if (a.p % a.q == 0 && t > 0) {
         area_t b = exact_area(r, t - 1);
-        if (b.p * a.q == a.p * b.q)
+        if (b.p == a.p / a.q * b.q) /* a is a whole number: no cross product to overflow */
             n++;
     }
     return n;
