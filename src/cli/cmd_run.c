@@ -569,6 +569,9 @@ static int profile_scenario(run_args_t *a)
     if (a->iterations || json_object_get(a->flags, "stages"))
         return sv_cli_error("--profile sets the stages; drop --%s",
                             a->iterations ? "iterations" : "stage");
+    if (a->target_vus && a->has_vus)
+        return sv_cli_error("--vus and --target-vus both given; the profile ramps to "
+                            "--target-vus");
     sv_profile_target_t t = {
         .vus = a->target_vus,
         .rate = a->target_rate,
@@ -581,6 +584,9 @@ static int profile_scenario(run_args_t *a)
     json_t *scenarios = sv_profile_scenarios(a->profile, &t, &why);
     if (scenarios == NULL)
         return sv_cli_error("--profile: \"%s\": %s", a->profile, why);
+    if (a->overload)
+        json_object_set_new(json_object_get(scenarios, a->profile), "overload",
+                            json_string(a->overload));
     set_flag(a, "scenarios", scenarios);
     return 0;
 }
@@ -609,8 +615,10 @@ static json_t *read_config(const char *path)
 {
     json_error_t jerr;
     json_t *config = json_load_file(path, 0, &jerr);
-    if (config == NULL)
+    if (config == NULL && jerr.line > 0)
         sv_cli_error("--config: \"%s\": %s (line %d)", path, jerr.text, jerr.line);
+    else if (config == NULL)
+        sv_cli_error("--config: \"%s\": %s", path, jerr.text);
     return config;
 }
 

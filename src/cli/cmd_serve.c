@@ -94,7 +94,8 @@ int sv_cmd_serve(int argc, char **argv)
     sv_server_t *server;
     const char *why;
     if (sv_server_open(&server, a.host, a.port, a.workers, sv_demo_handle, &stats, &why) != 0) {
-        sv_cli_error("--listen: cannot listen on %s:%u: %s", a.host, a.port, why);
+        sv_cli_error("--listen: cannot listen on %s:%u: %s (pick another port with --listen)",
+                     a.host, a.port, why);
         return SV_EXIT_USAGE;
     }
     uv_loop_t loop;

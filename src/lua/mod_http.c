@@ -158,7 +158,9 @@ static void read_opts(lua_State *L, int params, call_opts_t *o)
         o->response_type = RT_BINARY;
     else if (rt && strcmp(rt, "none") == 0)
         o->response_type = RT_NONE;
-    else if (rt && strcmp(rt, "text") != 0)
+    else if (rt && strcmp(rt, "text") == 0)
+        o->response_type = RT_TEXT; /* even under discardResponseBodies */
+    else if (rt)
         luaL_error(L, "response_type: expected \"text\", \"binary\" or \"none\", got \"%s\"", rt);
     lua_pop(L, 1);
     lua_getfield(L, params, "auth");

@@ -5,6 +5,7 @@
 #include "options.h"
 
 #include <math.h>
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,11 +382,19 @@ static int scenario_check(ctx_t *c, sv_scenario_t *s, unsigned seen)
     return 0;
 }
 
+static bool plain_name(const char *name)
+{
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return false;
+    return true;
+}
+
 static int read_scenario(ctx_t *c, sv_plan_t *plan, const char *name, const json_t *v)
 {
     if (!json_is_object(v))
         return expected(c, "a table such as { executor = \"constant-vus\", … }", v);
-    if (*name == '\0' || strcspn(name, "{}:,= \"") != strlen(name))
+    if (*name == '\0' || !plain_name(name))
         return fail(c, "a scenario name is letters, digits, - and _");
     for (size_t i = 0; i < plan->n_scenarios; i++)
         if (strcmp(plan->scenarios[i].name, name) == 0)
@@ -606,10 +615,11 @@ static int read_key(ctx_t *c, sv_plan_t *plan, shortcuts_t *sc, const char *key,
 /* The shortcuts become one scenario named "default", as k6 makes them. */
 static int shortcut_scenario(ctx_t *c, sv_plan_t *plan, const shortcuts_t *sc, bool scenarios)
 {
-    if (scenarios && (sc->duration || sc->iterations || sc->stages || sc->vus))
+    /* A top-level vus next to scenarios means nothing, and k6 ignores it: each
+     * scenario sets its own. The shaping keys would contradict them. */
+    if (scenarios && (sc->duration || sc->iterations || sc->stages))
         return fail(c, "%s: with scenarios, set it in each scenario instead",
-                    sc->vus ? "vus" : sc->duration ? "duration" : sc->iterations ? "iterations"
-                                                                                 : "stages");
+                    sc->duration ? "duration" : sc->iterations ? "iterations" : "stages");
     if (sc->stages && (sc->duration || sc->iterations))
         return fail(c, "stages and %s: use one of them to shape the test",
                     sc->duration ? "duration" : "iterations");
@@ -897,8 +907,13 @@ int sv_plan_set_segment(sv_plan_t *plan, const char *segment, const char *sequen
                         const char **why)
 {
     const char *colon = strchr(segment, ':');
-    char from_text[64];
+    char from_text[64], short_form[80];
     sv_frac_t from, to;
+    if (colon == NULL && strlen(segment) < 64) { /* k6's "1/3" is "0:1/3" */
+        snprintf(short_form, sizeof(short_form), "0:%s", segment);
+        segment = short_form;
+        colon = segment + 1;
+    }
     if (colon == NULL || (size_t)(colon - segment) >= sizeof(from_text)) {
         *why = "expected a segment such as \"1/4:2/4\" or \"0.25:0.5\"";
         return SV_EINVAL;

@@ -414,8 +414,7 @@ static int bind_listener(int *fd_out, const char *host, uint16_t port, uint16_t 
     socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     if (bind(fd, (struct sockaddr *)&ss, len) != 0 || (reuseport && listen(fd, 4096) != 0)) {
         rc = -errno;
-        *why = rc == UV_EADDRINUSE ? "address already in use (pick another port with --listen)"
-                                   : "cannot listen on that address";
+        *why = rc == UV_EADDRINUSE ? "address already in use" : "cannot listen on that address";
         close(fd);
         return rc;
     }

@@ -167,6 +167,25 @@ def orders_of(target, username, password):
     return me["orders"]
 
 
+def test_example_scenarios(run_salvo, demo):
+    """Two scenarios at once: ramping browsers and a fixed rate of orders."""
+    r = run_script(run_salvo, EXAMPLES / "scenarios.lua", base=base_url(demo))
+    assert r.code == 0, r.err
+    no_iteration_errors(r)
+    totals = r.export["salvo"]["totals"]["series"]
+    buys = sum(s["value"] for s in totals
+               if s["metric"] == "iterations" and s["tags"].get("scenario") == "buy")
+    assert buys == 10  # 5/s for 2 s: the arrivals are exact
+    browse_reqs = [s for s in totals if s["metric"] == "http_reqs"
+                   and s["tags"].get("scenario") == "browse"]
+    assert browse_reqs and all(s["tags"].get("kind") == "read" for s in browse_reqs)
+    assert r.export["metrics"]["vus_max"]["max"] >= 4
+    assert metric(r.export, "checks", "fails") == 0
+    assert set(r.export["salvo"]["options"]["thresholds"]) == {
+        "http_req_duration{scenario:browse}", "http_req_duration{scenario:buy}",
+        "http_req_failed{scenario:buy}", "checks"}
+
+
 def test_example_user_journey(run_salvo, demo):
     admin_orders = orders_of(demo, "admin", "admin")
     before = demo.stats()

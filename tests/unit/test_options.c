@@ -574,9 +574,9 @@ Test(shortcuts, scenarios_with_shortcuts)
 {
     const char *sc = "'scenarios': {'s': {'executor': 'constant-vus', 'duration': '1m'}}";
     char text[256];
-    const char *keys[] = {"'vus': 3", "'duration': '1m'", "'iterations': 3",
+    const char *keys[] = {"'duration': '1m'", "'iterations': 3",
                           "'stages': [{'duration': '1s', 'target': 1}]"};
-    const char *names[] = {"vus", "duration", "iterations", "stages"};
+    const char *names[] = {"duration", "iterations", "stages"};
     for (size_t i = 0; i < SV_ARRAY_SIZE(keys); i++) {
         sv_plan_free(&plan);
         sv_plan_init(&plan);
@@ -585,6 +585,13 @@ Test(shortcuts, scenarios_with_shortcuts)
         snprintf(want, sizeof(want), "options: %s: ", names[i]);
         apply_fails_with(text, want, "with scenarios");
     }
+    /* a top-level vus next to scenarios is ignored, as k6 ignores it */
+    sv_plan_free(&plan);
+    sv_plan_init(&plan);
+    snprintf(text, sizeof(text), "{%s, 'vus': 3}", sc);
+    apply_ok(text);
+    cr_assert_eq(plan.n_scenarios, 1);
+    cr_assert_eq(plan.scenarios[0].vus, 1);
 }
 
 Test(shortcuts, scenarios_make_no_default)
@@ -793,8 +800,12 @@ Test(options, execution_segment)
     cr_assert_eq(sv_segment_count(&plan.segment, 300), 100);
     apply_fails_with("{'executionSegmentSequence': '0,1/2,1'}",
                      "options.executionSegmentSequence: ", "needs executionSegment");
-    apply_fails_with("{'executionSegment': '1/2'}",
-                     "options.executionSegment: ", "expected a segment");
+    sv_plan_free(&plan);
+    sv_plan_init(&plan);
+    apply_ok("{'executionSegment': '1/2'}"); /* k6's short form: 0:1/2 */
+    cr_assert_eq(sv_segment_count(&plan.segment, 300), 150);
+    apply_fails_with("{'executionSegment': '3/2'}", "options.executionSegment: ",
+                     "expected a segment");
 }
 
 /* ---- layers ---------------------------------------------------------------------- */
@@ -1279,7 +1290,7 @@ Test(segment, refused)
     why = NULL;
     cr_assert_eq(sv_plan_set_segment(&plan, "1/3:2/3", "0,1/4,2/4,1", &why), SV_EINVAL);
     cr_assert_not_null(why);
-    const char *bad[] = {"2/4:1/4", "1/2:1/2", "1/2:2/4", "1/4",      "",       ":",
+    const char *bad[] = {"2/4:1/4", "1/2:1/2", "1/2:2/4", "5/4",      "",       ":",
                          "a:b",     "1/4:",    ":1/4",    "-1/4:1/4", "1/4:5/4"};
     for (size_t i = 0; i < SV_ARRAY_SIZE(bad); i++) {
         why = NULL;
