@@ -8,6 +8,10 @@
       -> one JSON line for a memory run (bench/script-sleep.lua): salvo's VmRSS and
          nginx's active connections (without the status request) sampled SAMPLE_S
          seconds into the run
+  summarize.py rate EXPORT_JSON TIME_FILE RATE MAX_VUS ROUND RC DURATION ACCESS_LOG OFF0 OFF1 [SNAP_BEFORE SNAP_AFTER]
+      -> one JSON line for an arrival-rate run (salvo --rate RATE/s for DURATION): nginx's
+         count and per-second spread from the access-log lines ($msec) between byte
+         offsets OFF0 and OFF1, salvo's dropped_iterations and iteration_start_delay
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
   summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx request) counters, JSON
   summarize.py quiet NGINX_PID MAX_WAIT_S THRESHOLD_PCT    -> wait (at most MAX_WAIT_S) until
@@ -224,6 +228,85 @@ def cmd_sleep(args):
     print(json.dumps(r))
 
 
+DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration_s(text):
+    """salvo/wrk durations: 500ms, 10s, 1m, 1m30s, or plain seconds."""
+    if re.fullmatch(r"[0-9.]+", text):
+        return float(text)
+    parts = re.findall(r"([0-9.]+)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise SystemExit(f"summarize: cannot parse duration {text!r}")
+    return sum(float(n) * DURATION_UNITS_S[u] for n, u in parts)
+
+
+def second_buckets(log_path, off0, off1):
+    """Lines of the access log between two byte offsets ($msec, one per request):
+    the count, and the counts per whole second of the full seconds (the first and
+    the last second seen are partial and left out; a second without any line inside
+    the range counts 0)."""
+    with open(log_path, "rb") as f:
+        f.seek(off0)
+        data = f.read(off1 - off0)
+    per_sec = {}
+    n = 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        sec = int(float(line))
+        per_sec[sec] = per_sec.get(sec, 0) + 1
+        n += 1
+    full = []
+    if per_sec:
+        lo, hi = min(per_sec), max(per_sec)
+        full = [per_sec.get(t, 0) for t in range(lo + 1, hi)]
+    return n, full
+
+
+def cmd_rate(args):
+    export_path, time_path, rate, vus, rnd, rc, duration, log_path, off0, off1 = args[:10]
+    rate, dur_s = int(rate), parse_duration_s(duration)
+    d = json.load(open(export_path, encoding="utf-8"))
+    m = d["metrics"]
+    sv = d.get("salvo", {})
+    gen = sv.get("generator", {})
+    workers = gen.get("workers") or [{}]
+    delay = m.get("iteration_start_delay", {})
+    # p(99) is in metrics only when --summary-trend-stats asks for it; salvo.trends has it always.
+    p99 = delay.get("p(99)", sv.get("trends", {}).get("iteration_start_delay", {}).get("p(99)"))
+    count, full = second_buckets(log_path, int(off0), int(off1))
+    expected = round(rate * dur_s)
+    iterations = int(m.get("iterations", {}).get("count", 0))
+    dropped = int(m.get("dropped_iterations", {}).get("count", 0))
+    r = {"tool": "salvo", "scenario": "rates", "rate": rate, "max_vus": int(vus), "round": int(rnd),
+         "rc": int(rc), "duration_s": dur_s, "expected": expected,
+         "nginx_count": count, "achieved_rps": count / dur_s,
+         "count_error_pct": 100.0 * (count - expected) / expected if expected else float("nan"),
+         "within_1pct": expected > 0 and abs(count - expected) <= 0.01 * expected,
+         "full_seconds": len(full), "per_second": full,
+         "sec_min": min(full) if full else None, "sec_max": max(full) if full else None,
+         "sec_mean": statistics.fmean(full) if full else None,
+         "sec_stdev": statistics.pstdev(full) if full else None,
+         "requests": int(m.get("http_reqs", {}).get("count", 0)),
+         "iterations": iterations, "dropped": dropped,
+         # Arrivals due in the run that salvo neither started nor counted as dropped.
+         "unaccounted": expected - iterations - dropped,
+         "start_delay_p99_ms": p99, "start_delay_med_ms": delay.get("med"),
+         "vus_max_used": int(m.get("vus", {}).get("max", 0)),
+         "errors": int(m.get("http_req_failed", {}).get("passes", 0)),
+         "salvo_duration_s": sv.get("duration_ms", 0) / 1000.0,
+         "worker_cpu_max": workers[0].get("cpu_max"), "loop_lag_p99_ms": workers[0].get("loop_lag_p99_ms"),
+         "saturated": bool(gen.get("saturated")), "lagging": bool(gen.get("lagging")),
+         "gen_reason": gen.get("reason") or gen.get("lag_reason") or ""}
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    r["cpu_s"] = cpu
+    r["gen_cpu_pct"] = 100.0 * cpu / r["elapsed_s"] if r["elapsed_s"] else float("nan")
+    r.update(snap_deltas(args[10:12], cpu, r["elapsed_s"]))
+    print(json.dumps(r))
+
+
 def fmt(v, spec="{:.0f}"):
     return "-" if v is None else spec.format(v)
 
@@ -366,6 +449,59 @@ def report_memory(runs, lines):
                      "itself not included)")
 
 
+RATE_PRECISION_PCT = 1.0   # wrk2-style: the achieved count within 1% of rate * duration
+
+
+def report_rates(runs, lines):
+    lines.append("Arrival-rate precision (salvo --url .../rate --rate R/s --max-vus V --workers 1 on CPU 1); "
+                 "counts from nginx's access log, medians over rounds:")
+    lines.append(f"{'rate/s':>7} {'max VUs':>7} {'rounds':>6} {'expected':>9} {'nginx':>9} {'achieved/s':>10} "
+                 f"{'error %':>8} {'within 1%':>9} {'sec min':>8} {'sec max':>8} {'sec stdev':>9} "
+                 f"{'dropped':>8} {'delay p99 ms':>12} {'CPU %':>6}")
+    for rate in sorted({r["rate"] for r in runs}):
+        rows = [r for r in runs if r["rate"] == rate]
+        ok = sum(1 for r in rows if r["within_1pct"])
+        lines.append(f"{rate:>7} {rows[0]['max_vus']:>7} {len(rows):>6} {rows[0]['expected']:>9} "
+                     f"{med(rows, 'nginx_count'):>9.0f} {med(rows, 'achieved_rps'):>10.1f} "
+                     f"{med(rows, 'count_error_pct'):>+8.2f} {f'{ok}/{len(rows)}':>9} "
+                     f"{med(rows, 'sec_min'):>8.0f} {med(rows, 'sec_max'):>8.0f} {med(rows, 'sec_stdev'):>9.1f} "
+                     f"{med(rows, 'dropped'):>8.0f} {med(rows, 'start_delay_p99_ms'):>12.3f} "
+                     f"{med(rows, 'gen_cpu_pct'):>6.0f}")
+    lines.append(f"  expectation (wrk2-style precision): nginx's count within {RATE_PRECISION_PCT:.0f}% of "
+                 "rate * duration; per-second min/max/stdev over the full seconds of each run (the partial "
+                 "first and last seconds left out); CPU % = salvo's user+system over its elapsed time")
+    lines.append("Every arrival-rate run:")
+    lines.append(f"{'rate/s':>7} {'round':>5} {'nginx':>9} {'error %':>8} {'salvo reqs':>10} {'dropped':>8} "
+                 f"{'unacc.':>6} {'full s':>6} {'sec min':>8} {'sec max':>8} {'sec stdev':>9} {'delay p99':>9} "
+                 f"{'VUs used':>8} {'CPU %':>6} {'lag p99 ms':>10} {'other CPU%':>10} {'rc':>3}")
+    for r in sorted(runs, key=lambda r: (r["rate"], r["round"])):
+        lines.append(f"{r['rate']:>7} {r['round']:>5} {r['nginx_count']:>9} {r['count_error_pct']:>+8.2f} "
+                     f"{r['requests']:>10} {r['dropped']:>8} {r['unaccounted']:>6} {r['full_seconds']:>6} "
+                     f"{fmt(r['sec_min']):>8} {fmt(r['sec_max']):>8} {fmt(r['sec_stdev'], '{:.1f}'):>9} "
+                     f"{fmt(r['start_delay_p99_ms'], '{:.3f}'):>9} {r['vus_max_used']:>8} "
+                     f"{r['gen_cpu_pct']:>6.0f} {fmt(r['loop_lag_p99_ms'], '{:.1f}'):>10} "
+                     f"{fmt(r.get('other_cpu_pct')):>10} {r['rc']:>3}")
+    missed = [r for r in runs if not r["within_1pct"]]
+    if missed:
+        lines.append("  NOT within 1% of rate * duration: " + ", ".join(
+            f"{r['rate']}/s round {r['round']} (nginx {r['nginx_count']} of {r['expected']}, "
+            f"{r['count_error_pct']:+.2f}%; salvo dropped {r['dropped']})" for r in missed))
+    lost = [r for r in runs if r["unaccounted"] != 0]
+    if lost:
+        lines.append("  NOTE: iterations + dropped_iterations != rate * duration (arrivals neither started nor "
+                     "counted as dropped): " + ", ".join(
+                         f"{r['rate']}/s round {r['round']}: {r['iterations']} + {r['dropped']} = "
+                         f"{r['iterations'] + r['dropped']} of {r['expected']}" for r in lost))
+    bad = [r for r in runs if r["nginx_count"] != r["requests"] or
+           ("server_requests" in r and r["server_requests"] != r["nginx_count"])]
+    if bad:
+        lines.append("WARNING: salvo's request count, nginx's access log and stub_status disagree: " + ", ".join(
+            f"{r['rate']}/s round {r['round']} (salvo {r['requests']}, log {r['nginx_count']}, "
+            f"stub_status {r.get('server_requests', '?')})" for r in bad))
+    else:
+        lines.append("  salvo's request count = nginx's access-log lines = stub_status delta in every run")
+
+
 def cmd_report(args):
     path, out, header = args[0], None, []
     rest = args[1:]
@@ -384,6 +520,7 @@ def cmd_report(args):
     url_runs = [r for r in runs if r["scenario"] == "url"]
     script_runs = [r for r in runs if r["scenario"] == "script"]
     memory_runs = [r for r in runs if r["scenario"] == "memory"]
+    rate_runs = [r for r in runs if r["scenario"] == "rates"]
     tools = ["wrk", "salvo", "salvo-script"]
     lines = list(header)
     if url_runs:
@@ -395,26 +532,32 @@ def cmd_report(args):
     if memory_runs:
         lines.append("")
         report_memory(memory_runs, lines)
-    lines.append("")
-    lines.append("Every run:")
-    lines.append(f"{'scenario':<8} {'tool':<12} {'conns':>5} {'round':>5} {'requests':>9} {'req/s':>10} "
-                 f"{'user s':>6} {'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} "
-                 f"{'err':>4} {'rc':>3} {'nginx reqs-gen':>14} {'nginx CPU%':>10} {'other CPU%':>10} "
-                 f"{'steal%':>6}")
-    order = {"url": 0, "script": 1}
-    for r in sorted(gen_runs, key=lambda r: (order[r["scenario"]], r["conns"], r["round"],
-                                             tools.index(r["tool"]))):
-        p50 = r["p50_ms"] if r["p50_ms"] is not None else float("nan")
-        p99 = r["p99_ms"] if r["p99_ms"] is not None else float("nan")
-        lines.append(f"{r['scenario']:<8} {r['tool']:<12} {r['conns']:>5} {r['round']:>5} {r['requests']:>9} "
-                     f"{r['rps']:>10.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['req_per_cpu_s']:>10.0f} "
-                     f"{p50:>7.3f} {p99:>7.3f} {r['rss_mb']:>7.1f} {r['errors']:>4} {r['rc']:>3}"
-                     f" {fmt(r['server_requests'] - r['requests'] if 'server_requests' in r else None):>14}"
-                     f" {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
+    if rate_runs:
+        lines.append("")
+        report_rates(rate_runs, lines)
+    if gen_runs:
+        lines.append("")
+        lines.append("Every run:")
+        lines.append(f"{'scenario':<8} {'tool':<12} {'conns':>5} {'round':>5} {'requests':>9} {'req/s':>10} "
+                     f"{'user s':>6} {'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} "
+                     f"{'err':>4} {'rc':>3} {'nginx reqs-gen':>14} {'nginx CPU%':>10} {'other CPU%':>10} "
+                     f"{'steal%':>6}")
+        order = {"url": 0, "script": 1}
+        for r in sorted(gen_runs, key=lambda r: (order[r["scenario"]], r["conns"], r["round"],
+                                                 tools.index(r["tool"]))):
+            p50 = r["p50_ms"] if r["p50_ms"] is not None else float("nan")
+            p99 = r["p99_ms"] if r["p99_ms"] is not None else float("nan")
+            lines.append(f"{r['scenario']:<8} {r['tool']:<12} {r['conns']:>5} {r['round']:>5} {r['requests']:>9} "
+                         f"{r['rps']:>10.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['req_per_cpu_s']:>10.0f} "
+                         f"{p50:>7.3f} {p99:>7.3f} {r['rss_mb']:>7.1f} {r['errors']:>4} {r['rc']:>3}"
+                         f" {fmt(r['server_requests'] - r['requests'] if 'server_requests' in r else None):>14}"
+                         f" {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
 
     def name(r):
         if r["scenario"] == "memory":
             return f"memory {r['vus']} VUs"
+        if r["scenario"] == "rates":
+            return f"salvo --rate {r['rate']}/s round {r['round']}"
         where = "script " if r["scenario"] == "script" and r["tool"] == "wrk" else ""
         return f"{where}{r['tool']} c={r['conns']} round {r['round']}"
     noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) > 10 or (r.get("steal_pct") or 0) > 5]
@@ -428,7 +571,7 @@ def cmd_report(args):
     # memory runs finish every iteration, so there the counts must be equal.
     miscounted = [r for r in gen_runs if "server_requests" in r and
                   not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
-    miscounted += [r for r in memory_runs if "server_requests" in r and
+    miscounted += [r for r in memory_runs + rate_runs if "server_requests" in r and
                    r["server_requests"] != r["requests"]]
     lines.append("")
     if any("server_requests" in r for r in runs):
@@ -459,6 +602,8 @@ def main():
         cmd_run(cmd, args, scenario)
     elif cmd == "sleep" and len(args) in (7, 9):
         cmd_sleep(args)
+    elif cmd == "rate" and len(args) in (10, 12):
+        cmd_rate(args)
     elif cmd == "quiet" and len(args) == 3:
         cmd_quiet(args)
     elif cmd == "snap" and len(args) in (1, 2):

@@ -885,8 +885,10 @@ int sv_cmd_run(int argc, char **argv)
         goto out;
     if ((code = configure(&a)) != 0)
         goto out;
-    if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0)
+    if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0) {
+        code = SV_EXIT_USAGE;
         goto out;
+    }
     code = execute(&a);
 out:
     sv_script_free(a.script);

@@ -659,8 +659,8 @@ def test_unknown_option_exits_2_naming_it(run_salvo, script):
 
 
 @pytest.mark.parametrize("key,value", [
-    ("rps", "100"),
     ("tlsAuth", "{}"),
+    ("hosts", "{}"),
 ])
 def test_k6_options_not_supported_yet_exit_2(run_salvo, script, key, value):
     path = script(f"""\
