@@ -671,8 +671,8 @@ static int check_exec(run_args_t *a)
         const char *fn = s->exec ? s->exec : "default";
         if (a->script && !sv_script_has_function(a->script, fn)) {
             if (s->exec) {
-                sv_cli_error("scenarios.%s.exec: the script has no function \"%s\"", s->name,
-                             fn);
+                sv_cli_error("options.scenarios.%s.exec: the script has no function \"%s\"",
+                             s->name, fn);
                 return SV_EXIT_USAGE;
             }
             sv_cli_error("%s: the script defines no default() function (the iteration every "
@@ -681,7 +681,8 @@ static int check_exec(run_args_t *a)
             return SV_EXIT_SCRIPT_ERROR;
         }
         if (!a->script && s->exec) {
-            sv_cli_error("scenarios.%s.exec: a --url test has no functions to run", s->name);
+            sv_cli_error("options.scenarios.%s.exec: a --url test has no functions to run",
+                         s->name);
             return SV_EXIT_USAGE;
         }
     }
@@ -732,6 +733,22 @@ static int load_script(run_args_t *a, int *code)
     return 0;
 }
 
+/* A segment that gets none of a scenario's VUs runs none of its work, and no other
+ * segment does it either: say so before the load. */
+static void warn_empty_segments(const sv_plan_t *plan)
+{
+    for (size_t i = 0; plan->segment_label && i < plan->n_scenarios; i++) {
+        const sv_scenario_t *s = &plan->scenarios[i];
+        uint32_t vus = sv_scenario_max_vus(s);
+        if (vus && sv_segment_count(&plan->segment, vus) == 0)
+            fprintf(stderr,
+                    "salvo: warning: scenario \"%s\" has no VUs in this segment (%u VUs over "
+                    "the whole test): its share of the work is not run; give it at least as "
+                    "many VUs as segments\n",
+                    s->name, vus);
+    }
+}
+
 /* The options from every source, merged into the plan. Returns 0, or the exit code
  * after an error line. */
 static int configure(run_args_t *a)
@@ -754,6 +771,7 @@ static int configure(run_args_t *a)
         sv_cli_error("%s", err);
         return SV_EXIT_USAGE;
     }
+    warn_empty_segments(&a->plan);
     return 0;
 }
 
