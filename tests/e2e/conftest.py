@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import textwrap
 import threading
 import time
 import urllib.request
@@ -246,6 +247,30 @@ def has_ipv6_loopback():
         return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def script(tmp_path):
+    """script(source, name=None) writes a Lua script (dedented) to tmp_path; returns its
+    path. Without a name each script gets a fresh one."""
+    counter = iter(range(1000))
+
+    def write(source, name=None):
+        path = tmp_path / (name or f"script-{next(counter)}.lua")
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    return write
+
+
+def wait_until(predicate, timeout=15, interval=0.05):
+    """Polls predicate until it holds (True) or the timeout passes (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 # ---- nginx -----------------------------------------------------------------------------

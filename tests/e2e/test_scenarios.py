@@ -17,27 +17,13 @@ Every run is short (at most 3 s of load); traffic goes to 127.0.0.1 only.
 """
 import json
 import subprocess
-import textwrap
 import time
 
 import pytest
 
-from conftest import TcpServer, free_port, metric, stop_process
+from conftest import TcpServer, free_port, metric, stop_process, wait_until
 
 # ---- helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def script(tmp_path):
-    """script(source) writes a Lua script to tmp_path; returns its path."""
-    counter = iter(range(1000))
-
-    def write(source):
-        path = tmp_path / f"scenarios-{next(counter)}.lua"
-        path.write_text(textwrap.dedent(source))
-        return path
-
-    return write
 
 
 @pytest.fixture(autouse=True)
@@ -96,15 +82,6 @@ class StampServer(TcpServer):
     def vus_between(self, since, until):
         """Distinct VU ids seen on /vu/ID paths in [since, until)."""
         return {p.split("/")[2] for _, p in self.entries(since, until, "/vu/")}
-
-
-def wait_until(predicate, timeout=10, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 # ---- several scenarios at once ---------------------------------------------------------

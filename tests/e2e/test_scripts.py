@@ -9,7 +9,6 @@ check logs use one worker, so lines from two threads never mix.
 import csv
 import json
 import re
-import textwrap
 import urllib.error
 import urllib.request
 
@@ -21,18 +20,6 @@ EXAMPLES = REPO / "examples"
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def script(tmp_path):
-    """script(source, name='test.lua') writes a Lua script to tmp_path; returns its path."""
-
-    def write(source, name="test.lua"):
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(source))
-        return path
-
-    return write
 
 
 def checks_of(export):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import StallServer, metric
+from conftest import StallServer, metric, wait_until
 
 # Generous: sanitizer builds are slow, and a hung run is what we look for.
 PROMPT = 10
@@ -20,15 +20,6 @@ def start_run(salvo, url, export, *extra):
     return subprocess.Popen(
         [salvo, "run", "--url", url, "--summary-export", str(export), *map(str, extra)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_until(predicate, timeout=15, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def finish(proc, timeout=PROMPT):

@@ -7,7 +7,6 @@ Runs are short (--iterations, or a second or two); the abortOnFail run asks for 
 and must stop within a few.
 """
 import re
-import textwrap
 
 import pytest
 
@@ -17,19 +16,6 @@ PASS, FAIL = "\u2713", "\u2717"
 
 
 # ---- helpers ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def script(tmp_path):
-    """script(source) writes a Lua script to tmp_path; returns its path."""
-    counter = iter(range(1000))
-
-    def write(source):
-        path = tmp_path / f"thresholds-{next(counter)}.lua"
-        path.write_text(textwrap.dedent(source))
-        return path
-
-    return write
 
 
 def quick(run_salvo, demo, *args, path="/hello"):
