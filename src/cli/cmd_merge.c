@@ -77,9 +77,8 @@ static int plan_of(sv_plan_t *plan, json_t **docs, char **paths, int n)
     json_t *first = json_object_get(docs[0], "salvo");
     json_t *scenarios = json_object_get(json_object_get(first, "config"), "scenarios");
     for (int i = 1; i < n; i++) {
-        json_t *other = json_object_get(json_object_get(json_object_get(docs[i], "salvo"),
-                                                        "config"),
-                                        "scenarios");
+        json_t *other = json_object_get(
+            json_object_get(json_object_get(docs[i], "salvo"), "config"), "scenarios");
         if (!json_equal(scenarios, other))
             return sv_cli_error("%s: its scenarios differ from %s's; merge the segments of "
                                 "one test",
@@ -113,8 +112,8 @@ static uint64_t longest_ns(json_t **docs, int n)
 {
     double ms = 0;
     for (int i = 0; i < n; i++) {
-        double d = json_number_value(json_object_get(json_object_get(docs[i], "salvo"),
-                                                     "duration_ms"));
+        double d =
+            json_number_value(json_object_get(json_object_get(docs[i], "salvo"), "duration_ms"));
         ms = d > ms ? d : ms;
     }
     return (uint64_t)(ms * 1e6);
@@ -141,8 +140,8 @@ static int merge(merge_args_t *a, char **paths, int n)
     reg = sv_registry_new(catalog);
     if (plan_of(&plan, docs, paths, n) != 0 || load_totals(reg, docs, paths, n) != 0)
         goto out;
-    sv_report_t report = {.plan = &plan, .catalog = catalog, .totals = reg,
-                          .duration_ns = longest_ns(docs, n)};
+    sv_report_t report = {
+        .plan = &plan, .catalog = catalog, .totals = reg, .duration_ns = longest_ns(docs, n)};
     sv_engine_evaluate_thresholds(&report);
     if (!a->quiet)
         sv_output_summary(stdout, &report);

@@ -105,12 +105,12 @@ static int report(int status, const char *body)
 {
     json_t *doc = json_loads(body, 0, NULL);
     json_t *attrs = json_object_get(json_object_get(doc, "data"), "attributes");
-    const char *detail =
-        json_string_value(json_object_get(json_array_get(json_object_get(doc, "errors"), 0),
-                                          "detail"));
+    const char *detail = json_string_value(
+        json_object_get(json_array_get(json_object_get(doc, "errors"), 0), "detail"));
     int code = SV_EXIT_OK;
     if (status == 200 && attrs)
-        printf("vus: %lld (max %lld)\n", (long long)json_integer_value(json_object_get(attrs, "vus")),
+        printf("vus: %lld (max %lld)\n",
+               (long long)json_integer_value(json_object_get(attrs, "vus")),
                (long long)json_integer_value(json_object_get(attrs, "vus-max")));
     else {
         sv_cli_error("the test refused: %s", detail ? detail : body);
@@ -136,7 +136,8 @@ int sv_cmd_scale(int argc, char **argv)
         return 1;
     char *request, *body = NULL;
     if (a.vus < 0)
-        request = sv_xasprintf("GET /v1/status HTTP/1.1\r\nHost: salvo\r\nConnection: close\r\n\r\n");
+        request =
+            sv_xasprintf("GET /v1/status HTTP/1.1\r\nHost: salvo\r\nConnection: close\r\n\r\n");
     else {
         char *doc = sv_xasprintf("{\"data\":{\"attributes\":{\"vus\":%lld}}}", a.vus);
         request = sv_xasprintf("PATCH /v1/status HTTP/1.1\r\nHost: salvo\r\nConnection: close\r\n"

@@ -46,7 +46,8 @@ int main(int argc, char **argv)
                JANSSON_VERSION, zlibVersion());
         return SV_EXIT_OK;
     }
-    sv_cli_error("unknown command \"%s\"; commands are run, merge, scale, serve and version (see 'salvo --help')",
+    sv_cli_error("unknown command \"%s\"; commands are run, merge, scale, serve and version (see "
+                 "'salvo --help')",
                  argv[1]);
     return SV_EXIT_USAGE;
 }

@@ -43,15 +43,15 @@ static void reply_status(sv_engine_t *e, sv_server_response_t *res)
     json_t *attrs = json_pack("{s:I,s:I,s:b}", "vus", (json_int_t)atomic_load(&e->ext_vus),
                               "vus-max", (json_int_t)s->max_vus, "running",
                               atomic_load(&e->finished_workers) < e->n_workers);
-    reply(res, 200, json_pack("{s:{s:s,s:s,s:o}}", "data", "type", "status", "id", "default",
-                              "attributes", attrs));
+    reply(res, 200,
+          json_pack("{s:{s:s,s:s,s:o}}", "data", "type", "status", "id", "default", "attributes",
+                    attrs));
 }
 
 /* Reads the wanted VUs from either shape of body. */
 static json_t *wanted_vus(json_t *doc)
 {
-    json_t *v = json_object_get(json_object_get(json_object_get(doc, "data"), "attributes"),
-                                "vus");
+    json_t *v = json_object_get(json_object_get(json_object_get(doc, "data"), "attributes"), "vus");
     return v ? v : json_object_get(doc, "vus");
 }
 
@@ -80,8 +80,7 @@ static void patch_status(sv_engine_t *e, sv_span_t body, sv_server_response_t *r
     reply_status(e, res);
 }
 
-static void handle(const sv_h1_request_t *req, sv_span_t body, sv_server_response_t *res,
-                   void *arg)
+static void handle(const sv_h1_request_t *req, sv_span_t body, sv_server_response_t *res, void *arg)
 {
     sv_engine_t *e = arg;
     if (!sv_span_eq(req->target, "/v1/status")) {

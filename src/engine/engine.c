@@ -288,8 +288,8 @@ static uint64_t planned_duration(const sv_plan_t *plan)
     uint64_t longest = 0;
     for (size_t i = 0; i < plan->n_scenarios; i++) {
         const sv_scenario_t *s = &plan->scenarios[i];
-        bool iterations = s->executor == SV_EXEC_SHARED_ITERATIONS ||
-                          s->executor == SV_EXEC_PER_VU_ITERATIONS;
+        bool iterations =
+            s->executor == SV_EXEC_SHARED_ITERATIONS || s->executor == SV_EXEC_PER_VU_ITERATIONS;
         longest = SV_MAX(longest, iterations ? 0 : s->start_time_ns + sv_scenario_run_ns(s));
     }
     return longest;

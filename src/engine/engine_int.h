@@ -61,9 +61,9 @@ struct sv_vu {
     sv_http_conn_t *conn; /* quick tests */
     sv_lua_vu_t *lua;     /* script tests */
     uint64_t iter_start_ns;
-    uint64_t due_ns;        /* open model: when the iteration was due; 0 otherwise */
-    uint64_t iterations;    /* started by this VU (per-vu-iterations) */
-    uint64_t retire_at_ns;  /* ramped down while busy: interrupted at this time */
+    uint64_t due_ns;       /* open model: when the iteration was due; 0 otherwise */
+    uint64_t iterations;   /* started by this VU (per-vu-iterations) */
+    uint64_t retire_at_ns; /* ramped down while busy: interrupted at this time */
     bool busy, active;
     sv_vu_t *next_free;
 };
@@ -73,8 +73,8 @@ struct sv_wscenario {
     sv_worker_t *w;
     sv_vu_t **vus;
     uint32_t n_vus, cap_vus, busy;
-    uint32_t want_vus; /* closed model: VUs to run now; open model: preallocated */
-    uint32_t max_vus;  /* open model */
+    uint32_t want_vus;  /* closed model: VUs to run now; open model: preallocated */
+    uint32_t max_vus;   /* open model */
     uint32_t vu_offset; /* VU ids of earlier scenarios */
     sv_vu_t *free_vus;
     uint64_t iterations_left;
@@ -150,8 +150,8 @@ struct sv_engine {
     bool hard_stop;
     atomic_uint finished_workers;
     atomic_bool workers_started; /* their locks exist: they may be woken */
-    atomic_uint ext_vus;            /* externally-controlled: VUs wanted in the whole test */
-    struct sv_server *control;      /* the control endpoint, when a scenario needs it */
+    atomic_uint ext_vus;         /* externally-controlled: VUs wanted in the whole test */
+    struct sv_server *control;   /* the control endpoint, when a scenario needs it */
     sv_registry_t *interval, *totals;
     sv_snapshot_t *scratch;
     sv_hist_t *duration_so_far;

@@ -275,8 +275,7 @@ static void ramp_follow(sv_wscenario_t *sc)
     if (next == UINT64_MAX || sc->stopping)
         return;
     uint64_t at = sc->start_ns + next;
-    uv_timer_start(&sc->step_timer, on_ramp_step, at > now ? (at - now + 999999) / 1000000 : 0,
-                   0);
+    uv_timer_start(&sc->step_timer, on_ramp_step, at > now ? (at - now + 999999) / 1000000 : 0, 0);
 }
 
 static void on_ramp_step(uv_timer_t *t)
@@ -500,8 +499,8 @@ static void init_shares(sv_wscenario_t *sc)
     case SV_EXEC_CONSTANT_ARRIVAL_RATE:
     case SV_EXEC_RAMPING_ARRIVAL_RATE:
         sc->open_model = true;
-        sc->ramp_rate = (sv_ramp_rate_t){spec->start_rate, spec->rate.per_ns, spec->stages,
-                                         spec->n_stages};
+        sc->ramp_rate =
+            (sv_ramp_rate_t){spec->start_rate, spec->rate.per_ns, spec->stages, spec->n_stages};
         sc->want_vus = vu_share(sc, spec->vus);
         sc->max_vus = vu_share(sc, spec->max_vus);
         /* Arrivals follow the VU slots, so each worker's share matches its VUs. */
@@ -598,8 +597,7 @@ static void scenario_schedule(sv_wscenario_t *sc)
     if (sc->start_ns <= now)
         scenario_start(sc);
     else
-        uv_timer_start(&sc->start_timer, on_start_time, (sc->start_ns - now + 999999) / 1000000,
-                       0);
+        uv_timer_start(&sc->start_timer, on_start_time, (sc->start_ns - now + 999999) / 1000000, 0);
 }
 
 /* ---- worker lifecycle ------------------------------------------------------------ */
@@ -731,10 +729,10 @@ void sv_worker_start(sv_worker_t *w)
     w->http = sv_http_ctx_new(&w->loop, plan->max_response_bytes);
     if (plan->rps && plan->segment.count) {
         /* this worker's share of the segment's share of the cap */
-        unsigned __int128 num = (unsigned __int128)SV_NS_PER_S * w->engine->n_workers *
-                                plan->segment.cycle;
-        sv_http_ctx_set_pace(w->http, (uint64_t)(num / ((unsigned __int128)plan->rps *
-                                                        plan->segment.count)));
+        unsigned __int128 num =
+            (unsigned __int128)SV_NS_PER_S * w->engine->n_workers * plan->segment.cycle;
+        sv_http_ctx_set_pace(
+            w->http, (uint64_t)(num / ((unsigned __int128)plan->rps * plan->segment.count)));
     }
     uv_async_init(&w->loop, &w->wake, on_wake);
     uv_timer_init(&w->loop, &w->flush_timer);

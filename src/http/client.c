@@ -43,7 +43,7 @@ struct sv_http_ctx {
     char *read_buf;
     uint64_t max_response_bytes;
     dns_entry_t *dns;
-    int pending_lookups; /* entries with a getaddrinfo in flight */
+    int pending_lookups;   /* entries with a getaddrinfo in flight */
     uint64_t pace_ns;      /* rps cap: at most one request start per pace_ns; 0: none */
     uint64_t pace_next_ns; /* the earliest start of the next request */
     bool freeing;

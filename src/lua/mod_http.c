@@ -616,7 +616,8 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         build_body(L, body_idx, params, &body, &has_body, ctype_buf, sizeof(ctype_buf));
     int top = lua_gettop(L);
     sv_http_header_t headers[64];
-    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 2, ctype); /* + Cookie, User-Agent */
+    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 2,
+                            ctype); /* + Cookie, User-Agent */
     cookie_header(L, vu, url, params, &cookies);
     if (cookies.len)
         headers[n++] = (sv_http_header_t){"Cookie", cookies.data};

@@ -374,8 +374,8 @@ static void on_once_deadline(uv_timer_t *t)
     sv_lua_vu_t *vu = d->vu;
     sv_lua_vu_interrupt(vu);
     free(vu->once_error);
-    vu->once_error = sv_xasprintf("%s() did not finish in time (raise options.%s)", vu->exec,
-                                  d->option);
+    vu->once_error =
+        sv_xasprintf("%s() did not finish in time (raise options.%s)", vu->exec, d->option);
     vu->once_done = true;
 }
 

@@ -169,8 +169,8 @@ static json_t *options_json(const sv_plan_t *p)
         for (size_t j = 0; j < p->thresholds[i].n_items; j++) {
             const sv_threshold_t *t = &p->thresholds[i].items[j];
             json_array_append_new(list, json_pack("{s:s,s:b,s:f}", "threshold", t->source,
-                                                  "abortOnFail", t->abort_on_fail,
-                                                  "delayAbortEval", (double)t->delay_abort_ns / 1e6));
+                                                  "abortOnFail", t->abort_on_fail, "delayAbortEval",
+                                                  (double)t->delay_abort_ns / 1e6));
         }
         json_object_set_new(thresholds, p->thresholds[i].key, list);
     }

@@ -65,8 +65,8 @@ json_t *sv_series_dump(const sv_registry_t *reg)
         for (uint32_t off = 0; s->tags && sv_tagset_next(s->tags, &off, &k, &v);)
             json_object_set_new(tags, k, json_string(v));
         json_array_append_new(series, json_pack("{s:s,s:o,s:o}", "metric",
-                                                sv_catalog_get(cat, s->metric)->name, "tags",
-                                                tags, "value", value_json(s)));
+                                                sv_catalog_get(cat, s->metric)->name, "tags", tags,
+                                                "value", value_json(s)));
     }
     return json_pack("{s:o,s:o}", "metrics", metrics, "series", series);
 }
@@ -162,8 +162,8 @@ static int load_one(sv_registry_t *reg, const json_t *item, const char *const *s
     sv_series_t from = {.metric = (uint32_t)id, .type = def->type};
     int rc = read_value(&from, json_object_get(item, "value"));
     if (rc == 0) {
-        sv_series_t *into = sv_registry_series(reg, (uint32_t)id,
-                                               read_tags(reg, json_object_get(item, "tags")));
+        sv_series_t *into =
+            sv_registry_series(reg, (uint32_t)id, read_tags(reg, json_object_get(item, "tags")));
         bool sum = def->type == SV_GAUGE && into->v.gauge.set && in_list(sum_gauges, def->name);
         if (sum) {
             into->v.gauge.value += from.v.gauge.value;

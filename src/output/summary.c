@@ -23,7 +23,8 @@ static void scenario_line(FILE *f, const sv_scenario_t *s)
     double unit_s = (double)s->rate.per_ns / 1e9;
     switch (s->executor) {
     case SV_EXEC_SHARED_ITERATIONS:
-        fprintf(f, "%llu iterations shared among %u VUs", (unsigned long long)s->iterations, s->vus);
+        fprintf(f, "%llu iterations shared among %u VUs", (unsigned long long)s->iterations,
+                s->vus);
         break;
     case SV_EXEC_PER_VU_ITERATIONS:
         fprintf(f, "%llu iterations for each of %u VUs", (unsigned long long)s->iterations, s->vus);
@@ -72,8 +73,7 @@ void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers)
         fprintf(f, "\n  execution: local, segment %s of the test", plan->segment_label);
     else
         fprintf(f, "\n  execution: local");
-    fprintf(f, ", %u worker%s (salvo %s)\n", workers, workers == 1 ? "" : "s",
-            SV_VERSION);
+    fprintf(f, ", %u worker%s (salvo %s)\n", workers, workers == 1 ? "" : "s", SV_VERSION);
     if (plan->script)
         fprintf(f, "     script: %s\n", plan->script);
     else

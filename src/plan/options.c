@@ -93,8 +93,8 @@ static int get_count(ctx_t *c, const json_t *v, uint64_t min, uint64_t max, uint
         return expected(c, "a number", v);
     double d = json_number_value(v);
     if (d < (double)min || d > (double)max || d != (double)(uint64_t)d)
-        return fail(c, "expected a whole number from %llu to %llu, got %g",
-                    (unsigned long long)min, (unsigned long long)max, d);
+        return fail(c, "expected a whole number from %llu to %llu, got %g", (unsigned long long)min,
+                    (unsigned long long)max, d);
     *out = (uint64_t)d;
     return 0;
 }
@@ -358,8 +358,8 @@ static int scenario_check(ctx_t *c, sv_scenario_t *s, unsigned seen)
     switch (s->executor) {
     case SV_EXEC_SHARED_ITERATIONS:
         if (s->vus > s->iterations)
-            return fail(c, "%u VUs for %llu iterations: VUs can't be more than iterations",
-                        s->vus, (unsigned long long)s->iterations);
+            return fail(c, "%u VUs for %llu iterations: VUs can't be more than iterations", s->vus,
+                        (unsigned long long)s->iterations);
         break;
     case SV_EXEC_CONSTANT_ARRIVAL_RATE:
     case SV_EXEC_RAMPING_ARRIVAL_RATE:
@@ -410,9 +410,10 @@ static int read_scenario(ctx_t *c, sv_plan_t *plan, const char *name, const json
     if (get_string(c, ex, &exname) != 0)
         return SV_EINVAL;
     if (sv_executor_parse(exname, &s->executor) != 0)
-        return fail(c, "unknown executor \"%s\" (use shared-iterations, per-vu-iterations, "
-                       "constant-vus, ramping-vus, constant-arrival-rate, "
-                       "ramping-arrival-rate or externally-controlled)",
+        return fail(c,
+                    "unknown executor \"%s\" (use shared-iterations, per-vu-iterations, "
+                    "constant-vus, ramping-vus, constant-arrival-rate, "
+                    "ramping-arrival-rate or externally-controlled)",
                     exname);
     pop(c, at);
     unsigned seen = 0;
@@ -619,7 +620,9 @@ static int shortcut_scenario(ctx_t *c, sv_plan_t *plan, const shortcuts_t *sc, b
      * scenario sets its own. The shaping keys would contradict them. */
     if (scenarios && (sc->duration || sc->iterations || sc->stages))
         return fail(c, "%s: with scenarios, set it in each scenario instead",
-                    sc->duration ? "duration" : sc->iterations ? "iterations" : "stages");
+                    sc->duration     ? "duration"
+                    : sc->iterations ? "iterations"
+                                     : "stages");
     if (sc->stages && (sc->duration || sc->iterations))
         return fail(c, "stages and %s: use one of them to shape the test",
                     sc->duration ? "duration" : "iterations");
@@ -655,8 +658,7 @@ static int shortcut_scenario(ctx_t *c, sv_plan_t *plan, const shortcuts_t *sc, b
     return rc;
 }
 
-int sv_options_apply(sv_plan_t *plan, const json_t *opts, const char *where, char *err,
-                     size_t size)
+int sv_options_apply(sv_plan_t *plan, const json_t *opts, const char *where, char *err, size_t size)
 {
     ctx_t c = {.err = err, .size = size};
     snprintf(c.path, sizeof(c.path), "%s", where);
@@ -747,8 +749,8 @@ static json_t *stages_json(const char *text)
             return json_string(text);
         }
         *colon = '\0';
-        json_array_append_new(list, json_pack("{s:s,s:I}", "duration", part, "target",
-                                              (json_int_t)target));
+        json_array_append_new(
+            list, json_pack("{s:s,s:I}", "duration", part, "target", (json_int_t)target));
     }
     free(copy);
     return list;
@@ -828,8 +830,8 @@ static json_t *stages_to_json(const sv_scenario_t *s)
 
 json_t *sv_scenario_to_json(const sv_scenario_t *s)
 {
-    json_t *o = json_pack("{s:s,s:o,s:o}", "executor", sv_executor_name(s->executor),
-                          "startTime", duration_json(s->start_time_ns), "gracefulStop",
+    json_t *o = json_pack("{s:s,s:o,s:o}", "executor", sv_executor_name(s->executor), "startTime",
+                          duration_json(s->start_time_ns), "gracefulStop",
                           duration_json(s->graceful_stop_ns));
     if (s->exec)
         json_object_set_new(o, "exec", json_string(s->exec));

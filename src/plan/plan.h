@@ -53,7 +53,7 @@ typedef struct {
     sv_stage_t *stages;       /* ramping-* */
     size_t n_stages;
     uint64_t graceful_ramp_down_ns; /* ramping-vus */
-    bool overload_queue; /* late arrivals wait for a VU instead of being dropped */
+    bool overload_queue;            /* late arrivals wait for a VU instead of being dropped */
 } sv_scenario_t;
 
 /* The request a quick (script-less) test sends. */
@@ -100,8 +100,8 @@ typedef struct sv_plan {
     int max_redirects;
     /* the slice of the test this process runs (--segment, --execution-segment) */
     sv_segment_t segment;
-    char *segment_label; /* "1/3" or "0:1/3", NULL for the whole test */
-    uint64_t start_at_ns; /* --start-at as wall-clock (CLOCK_REALTIME) ns; 0: now */
+    char *segment_label;   /* "1/3" or "0:1/3", NULL for the whole test */
+    uint64_t start_at_ns;  /* --start-at as wall-clock (CLOCK_REALTIME) ns; 0: now */
     char *control_address; /* externally-controlled: HOST:PORT; NULL: SV_CONTROL_ADDRESS */
     uint32_t workers;
     char *summary_export;

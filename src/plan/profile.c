@@ -48,8 +48,9 @@ static json_t *stages(const step_t *steps, uint64_t target, uint64_t total_ns)
     json_t *list = json_array();
     uint64_t minutes = profile_minutes(steps);
     for (int i = 0; i < MAX_STAGES && steps[i].minutes; i++) {
-        uint64_t ns = total_ns ? (uint64_t)((unsigned __int128)total_ns * steps[i].minutes / minutes)
-                               : steps[i].minutes * MIN_NS;
+        uint64_t ns = total_ns
+                          ? (uint64_t)((unsigned __int128)total_ns * steps[i].minutes / minutes)
+                          : steps[i].minutes * MIN_NS;
         json_array_append_new(list, json_pack("{s:o,s:I}", "duration", duration(ns), "target",
                                               (json_int_t)(target * steps[i].percent / 100)));
     }
@@ -64,8 +65,8 @@ static json_t *rate_scenario(bool smoke, const step_t *steps, const sv_profile_t
     uint64_t max_vus =
         t->max_vus ? t->max_vus : SV_MAX(SV_MIN(SV_MAX(per_s, 100), 100000), t->pre_vus);
     uint64_t pre = t->pre_vus ? t->pre_vus : SV_MIN(max_vus, 10);
-    json_t *s = json_pack("{s:o,s:I,s:I}", "timeUnit", duration(t->rate.per_ns),
-                          "preAllocatedVUs", (json_int_t)pre, "maxVUs", (json_int_t)max_vus);
+    json_t *s = json_pack("{s:o,s:I,s:I}", "timeUnit", duration(t->rate.per_ns), "preAllocatedVUs",
+                          (json_int_t)pre, "maxVUs", (json_int_t)max_vus);
     if (smoke) {
         json_object_set_new(s, "executor", json_string("constant-arrival-rate"));
         json_object_set_new(s, "rate", json_integer((json_int_t)t->rate.count));

@@ -13,10 +13,10 @@
 #include "plan.h"
 
 typedef struct {
-    uint64_t vus;         /* --target-vus, or 0 */
-    sv_rate_t rate;       /* --target-rate when by_rate */
-    bool by_rate;         /* arrival-rate profile */
-    uint64_t duration_ns; /* --duration: the whole profile squeezed or stretched to it; 0 */
+    uint64_t vus;              /* --target-vus, or 0 */
+    sv_rate_t rate;            /* --target-rate when by_rate */
+    bool by_rate;              /* arrival-rate profile */
+    uint64_t duration_ns;      /* --duration: the whole profile squeezed or stretched to it; 0 */
     uint64_t pre_vus, max_vus; /* arrival rate: VUs ready at start and the cap; 0: defaults */
 } sv_profile_target_t;
 

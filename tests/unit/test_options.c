@@ -804,8 +804,8 @@ Test(options, execution_segment)
     sv_plan_init(&plan);
     apply_ok("{'executionSegment': '1/2'}"); /* k6's short form: 0:1/2 */
     cr_assert_eq(sv_segment_count(&plan.segment, 300), 150);
-    apply_fails_with("{'executionSegment': '3/2'}", "options.executionSegment: ",
-                     "expected a segment");
+    apply_fails_with("{'executionSegment': '3/2'}",
+                     "options.executionSegment: ", "expected a segment");
 }
 
 /* ---- layers ---------------------------------------------------------------------- */
