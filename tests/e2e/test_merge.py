@@ -115,3 +115,34 @@ def test_exports_of_different_tests_are_refused(run_salvo, demo, tmp_path):
     pb.write_text(json.dumps(b.export))
     r = run_salvo("merge", pa, pb, export=False)
     assert r.code == 2 and "differ" in r.err, r.err
+
+
+def rfc3339(seconds_from_now):
+    import datetime
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(
+        seconds=seconds_from_now)
+    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def test_start_at_waits_for_the_shared_start(run_salvo, demo):
+    r = run_salvo("run", "--url", demo.url(), "--iterations", 1, "-q",
+                  "--start-at", rfc3339(1.5))
+    assert r.code == 0, r.err
+    assert r.seconds >= 1.3  # it waited for the wall clock
+    assert demo.stats() == 1
+
+
+def test_a_late_process_joins_its_slice_where_the_schedule_is(run_salvo, demo):
+    """Started 1 s after --start-at, a 2 s run at 50/s sends the second second's 50."""
+    r = run_salvo("run", "--url", demo.url(), "--rate", "50/s", "--duration", "2s", "-q",
+                  "--start-at", rfc3339(-1.0))
+    assert r.code == 0, r.err
+    assert "after --start-at" in r.err
+    assert 40 <= demo.stats() <= 52, demo.stats()
+    assert metric(r.export, "dropped_iterations", "count") == 0
+
+
+@pytest.mark.parametrize("value", ["tomorrow", "2026-13-01T00:00:00Z", "2026-11-23T10:00:00"])
+def test_bad_start_at_exits_2(run_salvo, value):
+    r = run_salvo("run", "--url", "http://127.0.0.1:9/", "--start-at", value, export=False)
+    assert r.code == 2 and "--start-at" in r.err and len(r.err.strip().splitlines()) == 1
