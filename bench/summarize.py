@@ -250,18 +250,17 @@ def second_buckets(log_path, off0, off1):
         f.seek(off0)
         data = f.read(off1 - off0)
     per_sec = {}
-    n = 0
-    for line in data.split(b"\n"):
-        if not line.strip():
-            continue
-        sec = int(float(line))
-        per_sec[sec] = per_sec.get(sec, 0) + 1
-        n += 1
+    stamps = [float(line) for line in data.split(b"\n") if line.strip()]
+    for t in stamps:
+        per_sec[int(t)] = per_sec.get(int(t), 0) + 1
     full = []
     if per_sec:
         lo, hi = min(per_sec), max(per_sec)
         full = [per_sec.get(t, 0) for t in range(lo + 1, hi)]
-    return n, full
+    # Requests in the first second after the first one (the start-up, which the
+    # full seconds may leave out).
+    first_1s = sum(1 for t in stamps if t < stamps[0] + 1.0) if stamps else 0
+    return len(stamps), full, first_1s
 
 
 def cmd_rate(args):
@@ -275,7 +274,7 @@ def cmd_rate(args):
     delay = m.get("iteration_start_delay", {})
     # p(99) is in metrics only when --summary-trend-stats asks for it; salvo.trends has it always.
     p99 = delay.get("p(99)", sv.get("trends", {}).get("iteration_start_delay", {}).get("p(99)"))
-    count, full = second_buckets(log_path, int(off0), int(off1))
+    count, full, first_1s = second_buckets(log_path, int(off0), int(off1))
     expected = round(rate * dur_s)
     iterations = int(m.get("iterations", {}).get("count", 0))
     dropped = int(m.get("dropped_iterations", {}).get("count", 0))
@@ -284,7 +283,7 @@ def cmd_rate(args):
          "nginx_count": count, "achieved_rps": count / dur_s,
          "count_error_pct": 100.0 * (count - expected) / expected if expected else float("nan"),
          "within_1pct": expected > 0 and abs(count - expected) <= 0.01 * expected,
-         "full_seconds": len(full), "per_second": full,
+         "full_seconds": len(full), "per_second": full, "first_1s": first_1s,
          "sec_min": min(full) if full else None, "sec_max": max(full) if full else None,
          "sec_mean": statistics.fmean(full) if full else None,
          "sec_stdev": statistics.pstdev(full) if full else None,
@@ -470,17 +469,19 @@ def report_rates(runs, lines):
     lines.append(f"  expectation (wrk2-style precision): nginx's count within {RATE_PRECISION_PCT:.0f}% of "
                  "rate * duration; per-second min/max/stdev over the full seconds of each run (the partial "
                  "first and last seconds left out); CPU % = salvo's user+system over its elapsed time")
+    lines.append("  (below: unacc. = rate * duration - iterations - dropped; 1st s = requests in the first "
+                 "second after the first one, the start-up)")
     lines.append("Every arrival-rate run:")
     lines.append(f"{'rate/s':>7} {'round':>5} {'nginx':>9} {'error %':>8} {'salvo reqs':>10} {'dropped':>8} "
-                 f"{'unacc.':>6} {'full s':>6} {'sec min':>8} {'sec max':>8} {'sec stdev':>9} {'delay p99':>9} "
-                 f"{'VUs used':>8} {'CPU %':>6} {'lag p99 ms':>10} {'other CPU%':>10} {'rc':>3}")
+                 f"{'unacc.':>6} {'1st s':>7} {'full s':>6} {'sec min':>8} {'sec max':>8} {'sec stdev':>9} {'delay p99':>9} "
+                 f"{'VUs used':>8} {'CPU %':>6} {'lag p99 ms':>10} {'other CPU%':>10} {'steal%':>6} {'rc':>3}")
     for r in sorted(runs, key=lambda r: (r["rate"], r["round"])):
         lines.append(f"{r['rate']:>7} {r['round']:>5} {r['nginx_count']:>9} {r['count_error_pct']:>+8.2f} "
-                     f"{r['requests']:>10} {r['dropped']:>8} {r['unaccounted']:>6} {r['full_seconds']:>6} "
+                     f"{r['requests']:>10} {r['dropped']:>8} {r['unaccounted']:>6} {fmt(r.get('first_1s')):>7} {r['full_seconds']:>6} "
                      f"{fmt(r['sec_min']):>8} {fmt(r['sec_max']):>8} {fmt(r['sec_stdev'], '{:.1f}'):>9} "
                      f"{fmt(r['start_delay_p99_ms'], '{:.3f}'):>9} {r['vus_max_used']:>8} "
                      f"{r['gen_cpu_pct']:>6.0f} {fmt(r['loop_lag_p99_ms'], '{:.1f}'):>10} "
-                     f"{fmt(r.get('other_cpu_pct')):>10} {r['rc']:>3}")
+                     f"{fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6} {r['rc']:>3}")
     missed = [r for r in runs if not r["within_1pct"]]
     if missed:
         lines.append("  NOT within 1% of rate * duration: " + ", ".join(
