@@ -90,6 +90,7 @@ static int exchange(int fd, const char *request, char **body)
     ssize_t n;
     while ((n = read(fd, chunk, sizeof(chunk))) > 0)
         sv_buf_append(&in, chunk, (size_t)n);
+    sv_buf_append(&in, "", 1); /* a C string from here on */
     int status = 0;
     const char *sep = in.data ? strstr(in.data, "\r\n\r\n") : NULL;
     if (sep == NULL || sscanf(in.data, "HTTP/1.%*d %d", &status) != 1) {
