@@ -13,6 +13,7 @@
 #include "../engine/script.h"
 #include "../http/client.h"
 #include "../output/output.h"
+#include "../output/outputs.h"
 #include "options.h"
 #include "run.h"
 
@@ -70,6 +71,11 @@ static void raise_fd_limit(void)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+}
+
+static void on_period(const sv_report_t *so_far, void *arg)
+{
+    sv_outputs_period(arg, so_far);
 }
 
 static void on_progress(const sv_progress_t *p, void *arg)
@@ -133,6 +139,7 @@ static int report_results(run_args_t *a, sv_report_t *report, bool progress)
         sv_cli_error("--summary-export: cannot write \"%s\": %s", plan->summary_export, why);
         code = code ? code : SV_EXIT_USAGE;
     }
+    sv_outputs_finish(a->outputs, report); /* a failure is a warning line */
     return code;
 }
 
@@ -140,7 +147,12 @@ static int execute(run_args_t *a)
 {
     sv_plan_t *plan = &a->plan;
     bool progress = !plan->quiet && !plan->no_progress && isatty(STDOUT_FILENO);
-    sv_engine_opts_t opts = {.catalog = a->catalog, .progress = progress ? on_progress : NULL};
+    sv_engine_opts_t opts = {
+        .catalog = a->catalog,
+        .progress = progress ? on_progress : NULL,
+        .period = a->outputs ? on_period : NULL,
+        .period_arg = a->outputs,
+    };
     char err[SV_LUA_ERR_SIZE];
     raise_fd_limit();
     if (!plan->quiet)
@@ -239,11 +251,22 @@ int sv_cmd_run(int argc, char **argv)
         code = SV_EXIT_USAGE;
         goto out;
     }
+    char err[512];
+    if (a.n_outs &&
+        sv_outputs_open(&a.outputs, a.outs, a.n_outs, a.out_required, err, sizeof(err)) != 0) {
+        sv_cli_error("%s", err);
+        code = SV_EXIT_USAGE;
+        goto out;
+    }
     code = execute(&a);
 out:
     sv_script_free(a.script);
     sv_catalog_free(a.catalog);
     sv_plan_free(&a.plan);
     json_decref(a.flags);
+    sv_outputs_close(a.outputs);
+    for (size_t i = 0; i < a.n_outs; i++)
+        free(a.outs[i]);
+    free(a.outs);
     return code;
 }

@@ -18,6 +18,10 @@ typedef struct {
     sv_rate_t rate, target_rate;
     bool has_vus, has_rate, has_duration, has_target_rate;
     json_t *flags; /* the options the flags set, as a layer (see plan/options.h) */
+    char **outs;   /* --out specs */
+    size_t n_outs;
+    bool out_required;
+    struct sv_outputs *outputs;
     sv_catalog_t *catalog;
     sv_script_t *script;
 } run_args_t;

@@ -10,6 +10,7 @@
 
 #include "../http/client.h"
 #include "../plan/options.h"
+#include "../output/outputs.h"
 #include "../plan/profile.h"
 #include "run.h"
 
@@ -375,6 +376,23 @@ static int opt_target_rate(void *ctx, const char *v)
     return 0;
 }
 
+static int opt_out(void *ctx, const char *v)
+{
+    char err[512];
+    if (sv_outputs_check(v, err, sizeof(err)) != 0)
+        return sv_cli_error("%s", err);
+    run_args_t *a = ctx;
+    a->outs = sv_xrealloc(a->outs, (a->n_outs + 1) * sizeof(*a->outs));
+    a->outs[a->n_outs++] = sv_xstrdup(v);
+    return 0;
+}
+
+static int opt_out_required(void *ctx, const char *v)
+{
+    ARGS(ctx)->out_required = true;
+    return 0;
+}
+
 static int opt_quiet(void *ctx, const char *v)
 {
     ARGS(ctx)->plan.quiet = true;
@@ -439,6 +457,12 @@ const sv_opt_t sv_run_options[] = {
      opt_max_response},
     {"summary-export", 0, "FILE", "write the end-of-test summary as JSON to FILE",
      opt_summary_export},
+    {"out", 'o', "NAME=ARG",
+     "an output (repeatable): junit=FILE (JUnit XML), prometheus=HOST:PORT (/metrics while "
+     "the test runs)",
+     opt_out},
+    {"out-required", 0, NULL, "fail (exit 2) when an output cannot open, instead of a warning",
+     opt_out_required},
     {"summary-trend-stats", 0, "LIST",
      "trend columns, e.g. 'avg,p(99),p(99.99),count' (default "
      "avg,min,med,max,p(90),p(95))",

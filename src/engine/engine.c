@@ -191,6 +191,13 @@ static void on_tick(uv_timer_t *t)
         sample_cpu(e, now);
     }
     progress(e, reqs, now);
+    if (e->opts->period) {
+        sv_report_t so_far = {.plan = e->plan,
+                              .catalog = e->catalog,
+                              .totals = e->totals,
+                              .duration_ns = now - e->start_ns};
+        e->opts->period(&so_far, e->opts->period_arg);
+    }
     e->last_tick_ns = now;
     check_abort_thresholds(e, now);
 }

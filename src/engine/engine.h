@@ -16,6 +16,10 @@ typedef struct {
     const char *setup_json;  /* setup()'s result for script VUs, or NULL */
     sv_progress_cb progress; /* may be NULL */
     void *progress_arg;
+    /* Once a period on the collector thread: the totals so far, for live outputs
+     * (may be NULL). Must not block. */
+    void (*period)(const sv_report_t *so_far, void *arg);
+    void *period_arg;
 } sv_engine_opts_t;
 
 /* Runs the plan to its end or until a signal. Fills *report (release it with

@@ -1,0 +1,31 @@
+/*
+ * What each --out kind implements (outputs.c drives them).
+ */
+#ifndef SV_OUTPUT_KINDS_H
+#define SV_OUTPUT_KINDS_H
+
+#include "outputs.h"
+
+typedef struct sv_out sv_out_t;
+
+typedef struct {
+    const char *name;  /* "junit" */
+    const char *usage; /* "junit=FILE" */
+    /* Checks the argument before the test (may be NULL). */
+    int (*check)(const char *arg, char *err, size_t size);
+    /* Opens what the output needs (a file, a listener). SV_EINVAL with err. */
+    int (*open)(sv_out_t *o, const char *arg, char *err, size_t size);
+    void (*period)(sv_out_t *o, const sv_report_t *so_far); /* may be NULL */
+    int (*finish)(sv_out_t *o, const sv_report_t *report, char *err, size_t size);
+    void (*close)(sv_out_t *o);
+} sv_out_kind_t;
+
+struct sv_out {
+    const sv_out_kind_t *kind;
+    void *state;
+};
+
+extern const sv_out_kind_t sv_out_junit;
+extern const sv_out_kind_t sv_out_prometheus;
+
+#endif

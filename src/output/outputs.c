@@ -1,0 +1,111 @@
+/*
+ * The --out registry: each kind opens from its argument, takes periods, finishes.
+ */
+#include "outputs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "output_kinds.h"
+
+static const sv_out_kind_t *const kinds[] = {&sv_out_junit, &sv_out_prometheus};
+
+/* Kinds k6 users may ask for that salvo does not have yet. */
+static const char *const later[] = {"json",          "csv",  "influxdb",
+                                    "prometheus-rw", "html", "experimental-prometheus-rw",
+                                    "statsd",        "cloud"};
+
+struct sv_outputs {
+    sv_out_t *items;
+    size_t n;
+};
+
+static const sv_out_kind_t *find(const char *spec, const char **arg, char *err, size_t size)
+{
+    const char *eq = strchr(spec, '=');
+    size_t len = eq ? (size_t)(eq - spec) : strlen(spec);
+    for (size_t i = 0; i < SV_ARRAY_SIZE(kinds); i++)
+        if (strlen(kinds[i]->name) == len && strncmp(spec, kinds[i]->name, len) == 0) {
+            *arg = eq ? eq + 1 : "";
+            if (**arg == '\0') {
+                snprintf(err, size, "--out %s: needs an argument: --out %s", spec, kinds[i]->usage);
+                return NULL;
+            }
+            return kinds[i];
+        }
+    for (size_t i = 0; i < SV_ARRAY_SIZE(later); i++)
+        if (strlen(later[i]) == len && strncmp(spec, later[i], len) == 0) {
+            snprintf(err, size,
+                     "--out %.*s: not supported yet (it arrives with the outputs "
+                     "work; supported: junit=FILE, prometheus=HOST:PORT)",
+                     (int)len, spec);
+            return NULL;
+        }
+    snprintf(err, size, "--out %s: unknown output (supported: junit=FILE, prometheus=HOST:PORT)",
+             spec);
+    return NULL;
+}
+
+int sv_outputs_check(const char *spec, char *err, size_t size)
+{
+    const char *arg;
+    const sv_out_kind_t *kind = find(spec, &arg, err, size);
+    if (kind == NULL)
+        return SV_EINVAL;
+    return kind->check ? kind->check(arg, err, size) : 0;
+}
+
+int sv_outputs_open(sv_outputs_t **out, char *const *specs, size_t n, bool required, char *err,
+                    size_t size)
+{
+    sv_outputs_t *o = sv_xcalloc(1, sizeof(*o));
+    o->items = sv_xcalloc(n ? n : 1, sizeof(*o->items));
+    *out = o;
+    for (size_t i = 0; i < n; i++) {
+        const char *arg;
+        const sv_out_kind_t *kind = find(specs[i], &arg, err, size);
+        if (kind == NULL)
+            return SV_EINVAL;
+        sv_out_t *item = &o->items[o->n];
+        *item = (sv_out_t){.kind = kind};
+        if (kind->open(item, arg, err, size) == 0) {
+            o->n++;
+            continue;
+        }
+        if (required)
+            return SV_EINVAL;
+        fprintf(stderr, "salvo: warning: %s; the test runs without it\n", err);
+    }
+    return 0;
+}
+
+void sv_outputs_period(sv_outputs_t *o, const sv_report_t *so_far)
+{
+    for (size_t i = 0; o && i < o->n; i++)
+        if (o->items[i].kind->period)
+            o->items[i].kind->period(&o->items[i], so_far);
+}
+
+int sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report)
+{
+    int rc = 0;
+    for (size_t i = 0; o && i < o->n; i++) {
+        char err[512];
+        if (o->items[i].kind->finish(&o->items[i], report, err, sizeof(err)) != 0) {
+            fprintf(stderr, "salvo: %s\n", err);
+            rc = SV_EIO;
+        }
+    }
+    return rc;
+}
+
+void sv_outputs_close(sv_outputs_t *o)
+{
+    if (o == NULL)
+        return;
+    for (size_t i = 0; i < o->n; i++)
+        o->items[i].kind->close(&o->items[i]);
+    free(o->items);
+    free(o);
+}

@@ -1,0 +1,34 @@
+/*
+ * Live and end-of-test outputs, chosen with --out NAME=ARG as k6 spells them. The
+ * collector hands every output the totals so far once a period (on its own thread:
+ * workers never wait for an output) and the final report at the end.
+ *
+ * Implemented: junit=FILE, prometheus=HOST:PORT. The others k6 users know (json,
+ * csv, influxdb, prometheus-rw, html) are refused with "not supported yet". See
+ * docs/outputs.md.
+ */
+#ifndef SV_OUTPUTS_H
+#define SV_OUTPUTS_H
+
+#include <stddef.h>
+
+#include "report.h"
+
+typedef struct sv_outputs sv_outputs_t;
+
+/* Checks one --out spec ("junit=report.xml") without opening anything. SV_EINVAL
+ * with a one-line message in err. */
+int sv_outputs_check(const char *spec, char *err, size_t size);
+
+/* Opens every spec (binding endpoints, creating files). An output that cannot open
+ * is an error when `required`; otherwise it is left out with a warning line on
+ * stderr. SV_EINVAL with err. */
+int sv_outputs_open(sv_outputs_t **out, char *const *specs, size_t n, bool required, char *err,
+                    size_t size);
+/* The totals so far (collector thread, once a period). */
+void sv_outputs_period(sv_outputs_t *o, const sv_report_t *so_far);
+/* The final report. Returns 0, or SV_EIO after a warning line per failed output. */
+int sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report);
+void sv_outputs_close(sv_outputs_t *o);
+
+#endif

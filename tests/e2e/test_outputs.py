@@ -1,0 +1,140 @@
+"""--out: JUnit XML for CI and a Prometheus /metrics endpoint while the test runs."""
+import json
+import shutil
+import socket
+import subprocess
+import urllib.request
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, metric, stop_process, wait_until
+
+JUNIT_XSD = Path(__file__).parent / "data" / "junit.xsd"
+
+CHECKED = """
+local http, salvo = require("salvo.http"), require("salvo")
+options = {{ vus = 2, iterations = 20,
+            thresholds = {{ http_req_duration = {{ "p(95)<0.001", "max<60000" }} }} }}
+function default()
+  local r = http.get("{url}")
+  salvo.check(r, {{ ["status is 200"] = function(r) return r.status == 200 end,
+                   ["body <is> & \\"empty\\""] = function(r) return #r.body == 0 end }})
+  salvo.group("inner", function()
+    salvo.check(r, {{ ["still 200"] = function(r) return r.status == 200 end }})
+  end)
+end
+"""
+
+
+def test_junit_has_a_case_per_threshold_and_check(run_salvo, demo, script, tmp_path):
+    path = script(CHECKED.format(url=demo.url()))
+    report = tmp_path / "junit.xml"
+    r = run_salvo("run", path, "-q", "--out", f"junit={report}")
+    assert r.code == 99, r.err  # p(95)<0.001 fails
+    if shutil.which("xmllint"):
+        v = subprocess.run(["xmllint", "--noout", "--schema", str(JUNIT_XSD), str(report)],
+                           capture_output=True, text=True, timeout=30)
+        assert v.returncode == 0, v.stderr
+    root = ET.parse(report).getroot()
+    assert (root.tag, root.get("tests"), root.get("failures")) == ("testsuites", "5", "2")
+    suites = {s.get("name"): s for s in root}
+    thresholds = {c.get("name"): c for c in suites["thresholds"]}
+    assert set(thresholds) == {"p(95)<0.001", "max<60000"}
+    assert thresholds["p(95)<0.001"].find("failure") is not None
+    assert thresholds["max<60000"].find("failure") is None
+    assert {c.get("classname") for c in thresholds.values()} == {"thresholds.http_req_duration"}
+    checks = {(c.get("classname"), c.get("name")): c for c in suites["checks"]}
+    assert set(checks) == {("checks", "status is 200"), ("checks", 'body <is> & "empty"'),
+                           ("checks::inner", "still 200")}
+    failed = checks[("checks", 'body <is> & "empty"')].find("failure")
+    assert failed is not None and failed.get("message") == "20 of 20 failed"
+    assert checks[("checks", "status is 200")].find("failure") is None
+
+
+def test_junit_on_an_unwritable_path_warns_and_runs(run_salvo, demo, tmp_path):
+    bad = tmp_path / "no-such-dir" / "junit.xml"
+    r = run_salvo("run", "--url", demo.url(), "--iterations", 3, "-q", "--out", f"junit={bad}")
+    assert r.code == 0, r.err
+    assert "warning" in r.err and "junit" in r.err and "cannot write" in r.err
+    assert demo.stats() == 3
+    required = run_salvo("run", "--url", demo.url(), "--iterations", 3, "-q",
+                         "--out", f"junit={bad}", "--out-required")
+    assert required.code == 2 and len(required.err.strip().splitlines()) == 1
+    assert demo.stats() == 3  # nothing was sent
+
+
+def scrape(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        return resp.read().decode()
+
+
+def total(page, family):
+    return sum(float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+               if line.startswith(family + "{") or line.startswith(family + " "))
+
+
+def test_prometheus_endpoint_while_the_test_runs(salvo, demo, tmp_path):
+    port = free_port()
+    export = tmp_path / "export.json"
+    proc = subprocess.Popen(
+        [salvo, "run", "--url", demo.url("/delay/5"), "--vus", "4", "--duration", "3s", "-q",
+         "--out", f"prometheus=127.0.0.1:{port}", "--summary-export", str(export)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # the collector renders the page once a second: wait for a page with requests
+        assert wait_until(lambda: total(scrape_or_empty(port), "salvo_http_reqs_total") > 0,
+                          timeout=10), "no requests on /metrics"
+        page = scrape(port)
+        if shutil.which("promtool"):
+            check = subprocess.run(["promtool", "check", "metrics"], input=page,
+                                   capture_output=True, text=True, timeout=30)
+            assert check.returncode == 0, check.stdout + check.stderr
+        mid = total(page, "salvo_http_reqs_total")
+        assert "# TYPE salvo_http_req_duration_seconds_p95 gauge" in page
+        p95 = [float(line.rsplit(" ", 1)[1]) for line in page.splitlines()
+               if line.startswith("salvo_http_req_duration_seconds_p95{")]
+        assert p95 and all(0.004 < v < 0.5 for v in p95), p95  # /delay/5: seconds
+        assert 'scenario="default"' in page and 'status="200"' in page
+        assert proc.wait(timeout=30) == 0
+    finally:
+        stop_process(proc)
+    final = json.loads(export.read_text())
+    assert 0 < mid <= metric(final, "http_reqs", "count")
+
+
+def scrape_or_empty(port):
+    try:
+        return scrape(port)
+    except OSError:
+        return ""
+
+
+def test_prometheus_port_in_use_warns_unless_required(run_salvo, demo):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    try:
+        r = run_salvo("run", "--url", demo.url(), "--iterations", 2, "-q",
+                      "--out", f"prometheus=127.0.0.1:{port}")
+        assert r.code == 0 and "warning" in r.err and "prometheus" in r.err, r.err
+        required = run_salvo("run", "--url", demo.url(), "--iterations", 2, "-q",
+                             "--out", f"prometheus=127.0.0.1:{port}", "--out-required")
+        assert required.code == 2 and "cannot listen" in required.err
+    finally:
+        holder.close()
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("json=out.json", "not supported yet"),
+    ("influxdb=http://127.0.0.1:8086/db", "not supported yet"),
+    ("nope=1", "unknown output"),
+    ("junit", "needs an argument"),
+    ("prometheus=nowhere", "expected HOST:PORT"),
+])
+def test_bad_out_specs_exit_2(run_salvo, spec, expected):
+    r = run_salvo("run", "--url", "http://127.0.0.1:9/", "--out", spec, export=False)
+    assert r.code == 2 and expected in r.err and len(r.err.strip().splitlines()) == 1, r.err
