@@ -73,9 +73,21 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Per-sample outputs: what one worker keeps in a second before it drops samples
+ * (24 bytes each: 96 MB at most). */
+#define SAMPLES_PER_WORKER_SECOND (4u << 20)
+
 static void on_period(const sv_report_t *so_far, void *arg)
 {
     sv_outputs_period(arg, so_far);
+}
+
+static const sv_catalog_t *samples_catalog;
+
+static void on_samples(const sv_sample_t *s, size_t n, uint64_t lost, uint64_t wall_offset_ns,
+                       void *arg)
+{
+    sv_outputs_samples(arg, samples_catalog, s, n, lost, wall_offset_ns);
 }
 
 static void on_progress(const sv_progress_t *p, void *arg)
@@ -152,7 +164,10 @@ static int execute(run_args_t *a)
         .progress = progress ? on_progress : NULL,
         .period = a->outputs ? on_period : NULL,
         .period_arg = a->outputs,
+        .samples = sv_outputs_want_samples(a->outputs) ? on_samples : NULL,
+        .keep_samples = SAMPLES_PER_WORKER_SECOND,
     };
+    samples_catalog = a->catalog;
     char err[SV_LUA_ERR_SIZE];
     raise_fd_limit();
     if (!plan->quiet)

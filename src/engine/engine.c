@@ -44,8 +44,16 @@ static void abort_run(sv_engine_t *e, const char *reason, int how);
 
 static void absorb(sv_engine_t *e, sv_snapshot_t *s)
 {
-    if (s)
-        sv_registry_merge(e->interval, s);
+    if (s == NULL)
+        return;
+    if (e->opts->samples) {
+        size_t n;
+        uint64_t lost;
+        const sv_sample_t *samples = sv_snapshot_samples(s, &n, &lost);
+        if (n || lost)
+            e->opts->samples(samples, n, lost, e->wall_offset_ns, e->opts->period_arg);
+    }
+    sv_registry_merge(e->interval, s);
 }
 
 static void collect_ready(sv_engine_t *e)
@@ -414,6 +422,7 @@ static void wait_for_start(sv_engine_t *e)
         wall = at;
     }
     uint64_t now = sv_now_ns();
+    e->wall_offset_ns = wall_ns() - now;
     e->join_ns = at && wall > at + JOIN_SLACK_NS ? wall - at : 0;
     e->start_ns = now - SV_MIN(e->join_ns, now);
     e->last_tick_ns = now;

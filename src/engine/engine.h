@@ -20,6 +20,12 @@ typedef struct {
      * (may be NULL). Must not block. */
     void (*period)(const sv_report_t *so_far, void *arg);
     void *period_arg;
+    /* Per-sample outputs: when set, workers keep every sample (at most keep_samples a
+     * second each; more are lost and counted) and the collector hands them over with
+     * the wall-clock time of each, in ns since the epoch = at_ns + wall_offset_ns. */
+    void (*samples)(const sv_sample_t *s, size_t n, uint64_t lost, uint64_t wall_offset_ns,
+                    void *arg);
+    size_t keep_samples;
 } sv_engine_opts_t;
 
 /* Runs the plan to its end or until a signal. Fills *report (release it with

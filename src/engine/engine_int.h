@@ -142,6 +142,7 @@ struct sv_engine {
     uint32_t n_workers;
     uint64_t start_ns, planned_ns;
     uint64_t join_ns; /* --start-at was this long ago when the run began; 0: on time */
+    uint64_t wall_offset_ns; /* wall clock minus sv_now_ns, for samples' times */
     uv_loop_t loop;
     uv_async_t worker_done;
     uv_signal_t sigint, sigterm;

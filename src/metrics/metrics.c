@@ -103,6 +103,11 @@ struct sv_registry {
     size_t n_series, cap_series;
     sv_series_t **dirty;
     size_t n_dirty, cap_dirty;
+    /* per-sample outputs */
+    bool keep_samples;
+    sv_sample_t *samples;
+    size_t n_samples, cap_samples, max_samples;
+    uint64_t lost_samples;
 };
 
 sv_registry_t *sv_registry_new(const sv_catalog_t *catalog)
@@ -131,6 +136,7 @@ void sv_registry_free(sv_registry_t *r)
     }
     free(r->all);
     free(r->dirty);
+    free(r->samples);
     free(r);
 }
 
@@ -272,8 +278,29 @@ static void gauge_set(sv_gauge_value_t *g, double value)
     g->at_ns = sv_now_ns();
 }
 
+void sv_registry_keep_samples(sv_registry_t *r, size_t cap)
+{
+    r->keep_samples = true;
+    r->max_samples = cap;
+}
+
+static void keep_sample(sv_registry_t *r, const sv_series_t *s, double value)
+{
+    if (r->n_samples == r->max_samples) {
+        r->lost_samples++;
+        return;
+    }
+    if (r->n_samples == r->cap_samples) {
+        r->cap_samples = r->cap_samples ? r->cap_samples * 2 : 4096;
+        r->samples = sv_xrealloc(r->samples, r->cap_samples * sizeof(*r->samples));
+    }
+    r->samples[r->n_samples++] = (sv_sample_t){s, value, sv_now_ns()};
+}
+
 void sv_series_add_trend(sv_registry_t *r, sv_series_t *s, uint64_t scaled)
 {
+    if (r->keep_samples)
+        keep_sample(r, s, (double)scaled / SV_TREND_SCALE);
     if (s->v.trend == NULL)
         s->v.trend = sv_hist_new();
     sv_hist_record(s->v.trend, scaled);
@@ -297,6 +324,8 @@ void sv_series_add(sv_registry_t *r, sv_series_t *s, double value)
         sv_series_add_trend(r, s, value <= 0 ? 0 : (uint64_t)(value * SV_TREND_SCALE + 0.5));
         return;
     }
+    if (r->keep_samples)
+        keep_sample(r, s, value);
     mark_dirty(r, s);
 }
 
@@ -340,6 +369,9 @@ typedef struct {
 struct sv_snapshot {
     snapshot_item_t *items;
     size_t n, cap;
+    sv_sample_t *samples; /* swapped with the registry's at each take */
+    size_t n_samples, cap_samples;
+    uint64_t lost_samples;
     sv_hist_t **spare; /* emptied histograms, handed back to the next take */
     size_t n_spare, cap_spare;
 };
@@ -360,12 +392,36 @@ void sv_snapshot_free(sv_snapshot_t *s)
         sv_hist_free(s->spare[i]);
     free(s->items);
     free(s->spare);
+    free(s->samples);
     free(s);
 }
 
 bool sv_snapshot_empty(const sv_snapshot_t *s)
 {
     return s->n == 0;
+}
+
+const sv_sample_t *sv_snapshot_samples(const sv_snapshot_t *s, size_t *n, uint64_t *lost)
+{
+    *n = s->n_samples;
+    *lost = s->lost_samples;
+    return s->samples;
+}
+
+/* Hands the registry's samples to the snapshot and the snapshot's emptied array
+ * back, so neither allocates in steady state. */
+static void take_samples(sv_registry_t *r, sv_snapshot_t *snap)
+{
+    sv_sample_t *spare = snap->samples;
+    size_t spare_cap = snap->cap_samples;
+    snap->samples = r->samples;
+    snap->n_samples = r->n_samples;
+    snap->cap_samples = r->cap_samples;
+    snap->lost_samples = r->lost_samples;
+    r->samples = spare;
+    r->cap_samples = spare_cap;
+    r->n_samples = 0;
+    r->lost_samples = 0;
 }
 
 static void push_spare(sv_snapshot_t *s, sv_hist_t *h)
@@ -379,6 +435,8 @@ static void push_spare(sv_snapshot_t *s, sv_hist_t *h)
 
 void sv_registry_take(sv_registry_t *r, sv_snapshot_t *snap)
 {
+    if (r->keep_samples)
+        take_samples(r, snap);
     for (size_t i = 0; i < r->n_dirty; i++) {
         sv_series_t *s = r->dirty[i];
         if (snap->n == snap->cap) {
@@ -422,6 +480,8 @@ void sv_registry_merge(sv_registry_t *r, sv_snapshot_t *snap)
         }
     }
     snap->n = 0;
+    snap->n_samples = 0;
+    snap->lost_samples = 0;
 }
 
 size_t sv_registry_aggregate_tags(const sv_registry_t *r, uint32_t metric, const sv_tag_t *tags,

@@ -134,6 +134,19 @@ void sv_series_add_trend(sv_registry_t *r, sv_series_t *s, uint64_t scaled);
 /* Iterates all series: call with *cursor = 0 until NULL. */
 sv_series_t *sv_registry_next(const sv_registry_t *r, size_t *cursor);
 
+/* One sample as recorded, for per-sample outputs (--out json): the series it went
+ * to (its metric and tags, owned by the recording registry), its value in the
+ * metric's unit (ms for times) and when it was recorded (sv_now_ns clock). */
+typedef struct {
+    const sv_series_t *series;
+    double value;
+    uint64_t at_ns;
+} sv_sample_t;
+
+/* From now on, keep every sample added to r, at most `cap` between two takes; more
+ * are counted as lost. Costs a clock read and 24 bytes per sample. */
+void sv_registry_keep_samples(sv_registry_t *r, size_t cap);
+
 /* The deltas of one interval. */
 typedef struct sv_snapshot sv_snapshot_t;
 sv_snapshot_t *sv_snapshot_new(void);
@@ -144,6 +157,9 @@ void sv_registry_take(sv_registry_t *r, sv_snapshot_t *s);
  * so it can be reused for the next take. */
 void sv_registry_merge(sv_registry_t *r, sv_snapshot_t *s);
 bool sv_snapshot_empty(const sv_snapshot_t *s);
+/* The samples a take moved into s (when the registry keeps them), and how many
+ * were lost over the cap. Valid until the snapshot is merged or taken into again. */
+const sv_sample_t *sv_snapshot_samples(const sv_snapshot_t *s, size_t *n, uint64_t *lost);
 
 /* Combines a series' value into an aggregate of the same type (used for totals and
  * sub-metrics). The aggregate's trend histogram is created on demand. */

@@ -16,6 +16,9 @@ typedef struct {
     /* Opens what the output needs (a file, a listener). SV_EINVAL with err. */
     int (*open)(sv_out_t *o, const char *arg, char *err, size_t size);
     void (*period)(sv_out_t *o, const sv_report_t *so_far); /* may be NULL */
+    /* Every sample, when the kind wants them (may be NULL): times are wall-clock ns. */
+    void (*samples)(sv_out_t *o, const sv_catalog_t *cat, const sv_sample_t *s, size_t n,
+                    uint64_t lost, uint64_t wall_offset_ns);
     int (*finish)(sv_out_t *o, const sv_report_t *report, char *err, size_t size);
     void (*close)(sv_out_t *o);
 } sv_out_kind_t;
@@ -26,6 +29,8 @@ struct sv_out {
 };
 
 extern const sv_out_kind_t sv_out_junit;
+extern const sv_out_kind_t sv_out_json;
+extern const sv_out_kind_t sv_out_csv;
 extern const sv_out_kind_t sv_out_prometheus;
 
 #endif

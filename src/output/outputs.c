@@ -9,12 +9,14 @@
 
 #include "output_kinds.h"
 
-static const sv_out_kind_t *const kinds[] = {&sv_out_junit, &sv_out_prometheus};
+static const sv_out_kind_t *const kinds[] = {&sv_out_json, &sv_out_csv, &sv_out_junit,
+                                             &sv_out_prometheus};
 
 /* Kinds k6 users may ask for that salvo does not have yet. */
-static const char *const later[] = {"json",          "csv",  "influxdb",
-                                    "prometheus-rw", "html", "experimental-prometheus-rw",
-                                    "statsd",        "cloud"};
+static const char *const later[] = {
+    "influxdb", "prometheus-rw", "html", "experimental-prometheus-rw", "statsd", "cloud"};
+
+#define SUPPORTED "json=FILE, csv=FILE, junit=FILE, prometheus=HOST:PORT"
 
 struct sv_outputs {
     sv_out_t *items;
@@ -37,13 +39,12 @@ static const sv_out_kind_t *find(const char *spec, const char **arg, char *err, 
     for (size_t i = 0; i < SV_ARRAY_SIZE(later); i++)
         if (strlen(later[i]) == len && strncmp(spec, later[i], len) == 0) {
             snprintf(err, size,
-                     "--out %.*s: not supported yet (it arrives with the outputs "
-                     "work; supported: junit=FILE, prometheus=HOST:PORT)",
+                     "--out %.*s: not supported yet (it arrives with the outputs work; "
+                     "supported: " SUPPORTED ")",
                      (int)len, spec);
             return NULL;
         }
-    snprintf(err, size, "--out %s: unknown output (supported: junit=FILE, prometheus=HOST:PORT)",
-             spec);
+    snprintf(err, size, "--out %s: unknown output (supported: " SUPPORTED ")", spec);
     return NULL;
 }
 
@@ -85,6 +86,22 @@ void sv_outputs_period(sv_outputs_t *o, const sv_report_t *so_far)
     for (size_t i = 0; o && i < o->n; i++)
         if (o->items[i].kind->period)
             o->items[i].kind->period(&o->items[i], so_far);
+}
+
+bool sv_outputs_want_samples(const sv_outputs_t *o)
+{
+    for (size_t i = 0; o && i < o->n; i++)
+        if (o->items[i].kind->samples)
+            return true;
+    return false;
+}
+
+void sv_outputs_samples(sv_outputs_t *o, const sv_catalog_t *cat, const sv_sample_t *s, size_t n,
+                        uint64_t lost, uint64_t wall_offset_ns)
+{
+    for (size_t i = 0; o && i < o->n; i++)
+        if (o->items[i].kind->samples)
+            o->items[i].kind->samples(&o->items[i], cat, s, n, lost, wall_offset_ns);
 }
 
 int sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report)

@@ -3,9 +3,9 @@
  * collector hands every output the totals so far once a period (on its own thread:
  * workers never wait for an output) and the final report at the end.
  *
- * Implemented: junit=FILE, prometheus=HOST:PORT. The others k6 users know (json,
- * csv, influxdb, prometheus-rw, html) are refused with "not supported yet". See
- * docs/outputs.md.
+ * Implemented: json=FILE[.gz], csv=FILE[.gz], junit=FILE, prometheus=HOST:PORT.
+ * The others k6 users know (influxdb, prometheus-rw, html) are refused with "not
+ * supported yet". See docs/outputs.md.
  */
 #ifndef SV_OUTPUTS_H
 #define SV_OUTPUTS_H
@@ -27,6 +27,11 @@ int sv_outputs_open(sv_outputs_t **out, char *const *specs, size_t n, bool requi
                     size_t size);
 /* The totals so far (collector thread, once a period). */
 void sv_outputs_period(sv_outputs_t *o, const sv_report_t *so_far);
+/* Whether an output takes every sample (workers then keep them). */
+bool sv_outputs_want_samples(const sv_outputs_t *o);
+/* Samples from a worker's period (collector thread). */
+void sv_outputs_samples(sv_outputs_t *o, const sv_catalog_t *cat, const sv_sample_t *s, size_t n,
+                        uint64_t lost, uint64_t wall_offset_ns);
 /* The final report. Returns 0, or SV_EIO after a warning line per failed output. */
 int sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report);
 void sv_outputs_close(sv_outputs_t *o);

@@ -1,8 +1,12 @@
 """--out: JUnit XML for CI and a Prometheus /metrics endpoint while the test runs."""
+import csv
+import gzip
 import json
+import re
 import shutil
 import socket
 import subprocess
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -128,8 +132,60 @@ def test_prometheus_port_in_use_warns_unless_required(run_salvo, demo):
         holder.close()
 
 
+def read_lines(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return f.read().splitlines()
+
+
+@pytest.mark.parametrize("suffix", ["json", "json.gz"])
+def test_json_stream_has_a_point_per_sample(run_salvo, demo, script, tmp_path, suffix):
+    path = script(CHECKED.format(url=demo.url()))
+    out = tmp_path / f"samples.{suffix}"
+    r = run_salvo("run", path, "-q", "--out", f"json={out}")
+    assert r.code == 99, r.err
+    lines = [json.loads(line) for line in read_lines(out)]
+    metrics = [x for x in lines if x["type"] == "Metric"]
+    points = [x for x in lines if x["type"] == "Point"]
+    assert len(metrics) == len({x["metric"] for x in metrics})  # each once
+    declared = {x["metric"]: x["data"] for x in metrics}
+    assert declared["http_req_duration"]["type"] == "trend"
+    assert declared["http_req_duration"]["contains"] == "time"
+    reqs = [p for p in points if p["metric"] == "http_reqs"]
+    assert len(reqs) == metric(r.export, "http_reqs", "count") == 20
+    first_seen = {}
+    for i, x in enumerate(lines):  # a Metric line comes before its first Point
+        first_seen.setdefault((x["type"], x["metric"]), i)
+    assert all(first_seen[("Metric", m)] < first_seen[("Point", m)]
+               for m in {p["metric"] for p in points})
+    p = reqs[0]["data"]
+    assert p["value"] == 1 and p["tags"]["status"] == "200" and p["tags"]["scenario"] == "default"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", p["time"])
+    checks = [p for p in points if p["metric"] == "checks"]
+    assert len(checks) == 60 and sum(p["data"]["value"] for p in checks) == 40
+    durations = [p["data"]["value"] for p in points if p["metric"] == "http_req_duration"]
+    assert len(durations) == 20 and all(0 < d < 1000 for d in durations)  # milliseconds
+
+
+def test_csv_stream_parses_back(run_salvo, demo, tmp_path):
+    out = tmp_path / "samples.csv"
+    r = run_salvo("run", "--url", demo.url(), "--iterations", 15, "-q", "--out", f"csv={out}",
+                  "--tag", "team=a,b")
+    assert r.code == 0, r.err
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    header = ["metric_name", "timestamp", "metric_value", "check", "error", "error_code",
+              "expected_response", "group", "method", "name", "proto", "scenario", "service",
+              "status", "subproto", "tls_version", "url", "extra_tags", "metadata"]
+    assert list(rows[0].keys()) == header
+    reqs = [row for row in rows if row["metric_name"] == "http_reqs"]
+    assert len(reqs) == 15
+    assert {row["status"] for row in reqs} == {"200"}
+    assert {row["extra_tags"] for row in reqs} == {"team=a,b"}  # quoted, parsed back whole
+    assert all(abs(int(row["timestamp"]) - time.time()) < 120 for row in reqs)
+
+
 @pytest.mark.parametrize("spec,expected", [
-    ("json=out.json", "not supported yet"),
     ("influxdb=http://127.0.0.1:8086/db", "not supported yet"),
     ("nope=1", "unknown output"),
     ("junit", "needs an argument"),
