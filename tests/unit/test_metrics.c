@@ -737,3 +737,76 @@ Test(aggregate, rates_and_gauges, .init = setup, .fini = teardown)
     sv_series_release(&out);
     sv_registry_free(r);
 }
+
+/* ---- samples kept for per-sample outputs ---------------------------------------------- */
+
+Test(samples, kept_in_order_with_values_in_the_unit, .init = setup, .fini = teardown)
+{
+    sv_registry_t *r = sv_registry_new(catalog);
+    sv_registry_keep_samples(r, 100);
+    sv_series_t *reqs = sv_registry_series(r, SV_M_HTTP_REQS, NULL);
+    sv_series_t *dur = sv_registry_series(r, SV_M_HTTP_REQ_DURATION, NULL);
+    sv_series_t *failed = sv_registry_series(r, SV_M_HTTP_REQ_FAILED, NULL);
+    sv_series_add(r, reqs, 1);
+    sv_series_add_trend(r, dur, 12345); /* thousandths: 12.345 ms */
+    sv_series_add(r, dur, 2.5);         /* a trend added in its unit is kept once */
+    sv_series_add(r, failed, 0);
+    sv_snapshot_t *snap = sv_snapshot_new();
+    sv_registry_take(r, snap);
+    size_t n;
+    uint64_t lost;
+    const sv_sample_t *s = sv_snapshot_samples(snap, &n, &lost);
+    cr_assert_eq(n, 4);
+    cr_assert_eq(lost, 0);
+    cr_assert(s[0].series == reqs && s[0].value == 1);
+    cr_assert(s[1].series == dur && s[1].value == 12.345);
+    cr_assert(s[2].series == dur && s[2].value == 2.5);
+    cr_assert(s[3].series == failed && s[3].value == 0);
+    cr_assert(s[0].at_ns <= s[3].at_ns && s[0].at_ns > 0);
+    /* merging consumes them; the next take starts empty */
+    sv_registry_t *totals = sv_registry_new(catalog);
+    sv_registry_merge(totals, snap);
+    sv_snapshot_samples(snap, &n, &lost);
+    cr_assert_eq(n, 0);
+    sv_registry_take(r, snap);
+    sv_snapshot_samples(snap, &n, &lost);
+    cr_assert_eq(n, 0);
+    /* the totals themselves keep none */
+    sv_series_add(totals, sv_registry_series(totals, SV_M_HTTP_REQS, NULL), 1);
+    sv_snapshot_t *snap2 = sv_snapshot_new();
+    sv_registry_take(totals, snap2);
+    sv_snapshot_samples(snap2, &n, &lost);
+    cr_assert_eq(n, 0);
+    sv_snapshot_free(snap);
+    sv_snapshot_free(snap2);
+    sv_registry_free(r);
+    sv_registry_free(totals);
+}
+
+Test(samples, over_the_cap_are_counted_as_lost, .init = setup, .fini = teardown)
+{
+    sv_registry_t *r = sv_registry_new(catalog);
+    sv_registry_keep_samples(r, 5);
+    sv_series_t *reqs = sv_registry_series(r, SV_M_HTTP_REQS, NULL);
+    for (int i = 0; i < 12; i++)
+        sv_series_add(r, reqs, 1);
+    cr_assert_eq(reqs->v.counter, 12); /* the metric itself has them all */
+    sv_snapshot_t *snap = sv_snapshot_new();
+    sv_registry_take(r, snap);
+    size_t n;
+    uint64_t lost;
+    sv_snapshot_samples(snap, &n, &lost);
+    cr_assert_eq(n, 5);
+    cr_assert_eq(lost, 7);
+    sv_registry_t *totals = sv_registry_new(catalog);
+    sv_registry_merge(totals, snap);
+    for (int i = 0; i < 3; i++)
+        sv_series_add(r, reqs, 1);
+    sv_registry_take(r, snap); /* the cap is per take: a new second, a new budget */
+    sv_snapshot_samples(snap, &n, &lost);
+    cr_assert_eq(n, 3);
+    cr_assert_eq(lost, 0);
+    sv_snapshot_free(snap);
+    sv_registry_free(r);
+    sv_registry_free(totals);
+}
