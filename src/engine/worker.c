@@ -759,7 +759,8 @@ void sv_worker_start(sv_worker_t *w)
     uv_timer_init(&w->loop, &w->health_timer);
     w->reg = sv_registry_new(w->engine->catalog);
     if (w->engine->opts->samples)
-        sv_registry_keep_samples(w->reg, w->engine->opts->keep_samples);
+        sv_registry_keep_samples(w->reg, w->engine->opts->keep_samples, w->engine->n_workers,
+                                 w->index);
     w->lag = sv_hist_new();
     w->spare[0] = sv_snapshot_new();
     w->spare[1] = sv_snapshot_new();

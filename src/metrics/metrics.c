@@ -108,6 +108,8 @@ struct sv_registry {
     sv_sample_t *samples;
     size_t n_samples, cap_samples, max_samples;
     uint64_t lost_samples;
+    uint64_t last_sample_ns;
+    uint32_t sample_stride, sample_offset;
 };
 
 sv_registry_t *sv_registry_new(const sv_catalog_t *catalog)
@@ -278,10 +280,12 @@ static void gauge_set(sv_gauge_value_t *g, double value)
     g->at_ns = sv_now_ns();
 }
 
-void sv_registry_keep_samples(sv_registry_t *r, size_t cap)
+void sv_registry_keep_samples(sv_registry_t *r, size_t cap, uint32_t stride, uint32_t offset)
 {
     r->keep_samples = true;
     r->max_samples = cap;
+    r->sample_stride = stride ? stride : 1;
+    r->sample_offset = offset % r->sample_stride;
 }
 
 static void keep_sample(sv_registry_t *r, const sv_series_t *s, double value)
@@ -294,7 +298,15 @@ static void keep_sample(sv_registry_t *r, const sv_series_t *s, double value)
         r->cap_samples = r->cap_samples ? r->cap_samples * 2 : 4096;
         r->samples = sv_xrealloc(r->samples, r->cap_samples * sizeof(*r->samples));
     }
-    r->samples[r->n_samples++] = (sv_sample_t){s, value, sv_now_ns()};
+    /* Unique times: stores that key points by series and time (InfluxDB) keep only
+     * one of two samples of the same nanosecond. Each registry has its own residue
+     * modulo the stride, and its times go strictly up. */
+    uint64_t t = sv_now_ns(), stride = r->sample_stride;
+    t = t - t % stride + r->sample_offset;
+    if (t <= r->last_sample_ns)
+        t = r->last_sample_ns + stride;
+    r->last_sample_ns = t;
+    r->samples[r->n_samples++] = (sv_sample_t){s, value, t};
 }
 
 void sv_series_add_trend(sv_registry_t *r, sv_series_t *s, uint64_t scaled)

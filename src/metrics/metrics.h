@@ -144,8 +144,10 @@ typedef struct {
 } sv_sample_t;
 
 /* From now on, keep every sample added to r, at most `cap` between two takes; more
- * are counted as lost. Costs a clock read and 24 bytes per sample. */
-void sv_registry_keep_samples(sv_registry_t *r, size_t cap);
+ * are counted as lost. Costs a clock read and 24 bytes per sample. Sample times are
+ * unique: congruent to `offset` modulo `stride` (give each of `stride` registries
+ * its own offset) and strictly increasing, so they stay within `stride` ns of true. */
+void sv_registry_keep_samples(sv_registry_t *r, size_t cap, uint32_t stride, uint32_t offset);
 
 /* The deltas of one interval. */
 typedef struct sv_snapshot sv_snapshot_t;

@@ -16,6 +16,7 @@ import subprocess
 import textwrap
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import NamedTuple, Optional
@@ -375,6 +376,76 @@ def start_nginx(tmp_path):
 def nginx(start_nginx):
     """nginx on a free 127.0.0.1 port, access log off."""
     return start_nginx()
+
+
+# ---- InfluxDB ---------------------------------------------------------------------------
+
+
+class Influx:
+    """InfluxDB 1.x from Debian, its data in tmp, on free 127.0.0.1 ports."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        conf = root / "influxdb.conf"
+        conf.write_text(f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{root}/meta"
+[data]
+  dir = "{root}/data"
+  wal-dir = "{root}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+""")
+        self.proc = subprocess.Popen(["influxd", "-config", str(conf)], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(self.up, timeout=30):
+            stop_process(self.proc, signal.SIGKILL)
+            raise RuntimeError("influxd did not answer /ping")
+        self.query("CREATE DATABASE salvo", post=True)
+
+    def url(self, db="salvo"):
+        return f"http://127.0.0.1:{self.port}/{db}"
+
+    def up(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=1) as r:
+                return r.status == 204
+        except OSError:
+            return False
+
+    def query(self, q, post=False):
+        data = urllib.parse.urlencode({"q": q, "db": "salvo"})
+        url = f"http://127.0.0.1:{self.port}/query"
+        req = urllib.request.Request(url, data=data.encode()) if post else \
+            urllib.request.Request(f"{url}?{data}")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def count(self, measurement):
+        res = self.query(f'SELECT count("value") FROM "{measurement}"')["results"][0]
+        return res["series"][0]["values"][0][1] if "series" in res else 0
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+@pytest.fixture
+def influx(tmp_path):
+    if shutil.which("influxd") is None:
+        pytest.skip("influxd is not installed")
+    root = tmp_path / "influx"
+    root.mkdir()
+    db = Influx(root)
+    yield db
+    db.stop()
 
 
 # ---- Python servers --------------------------------------------------------------------

@@ -186,7 +186,8 @@ def test_csv_stream_parses_back(run_salvo, demo, tmp_path):
 
 
 @pytest.mark.parametrize("spec,expected", [
-    ("influxdb=http://127.0.0.1:8086/db", "not supported yet"),
+    ("prometheus-rw=http://127.0.0.1:9090/api/v1/write", "not supported yet"),
+    ("influxdb=http://127.0.0.1:8086/", "expected http://HOST:PORT/DATABASE"),
     ("nope=1", "unknown output"),
     ("junit", "needs an argument"),
     ("prometheus=nowhere", "expected HOST:PORT"),
@@ -194,3 +195,50 @@ def test_csv_stream_parses_back(run_salvo, demo, tmp_path):
 def test_bad_out_specs_exit_2(run_salvo, spec, expected):
     r = run_salvo("run", "--url", "http://127.0.0.1:9/", "--out", spec, export=False)
     assert r.code == 2 and expected in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+# ---- InfluxDB -------------------------------------------------------------------------
+
+
+def test_influxdb_gets_every_point(run_salvo, demo, influx):
+    r = run_salvo("run", "--url", demo.url("/delay/2"), "--vus", 10, "--duration", "3s", "-q",
+                  "--out", f"influxdb={influx.url()}", timeout=60)
+    assert r.code == 0, r.err
+    assert "influxdb" not in r.err, r.err  # nothing was dropped
+    reqs = metric(r.export, "http_reqs", "count")
+    assert reqs > 100
+    assert influx.count("http_reqs") == reqs
+    assert influx.count("http_req_duration") == reqs
+    tagged = influx.query('SELECT count("value") FROM "http_reqs" GROUP BY "status"')
+    series = tagged["results"][0]["series"]
+    assert [s["tags"]["status"] for s in series] == ["200"]
+
+
+def test_a_killed_influxdb_does_not_stop_the_test(salvo, demo, influx, tmp_path):
+    export = tmp_path / "export.json"
+    proc = subprocess.Popen(
+        [salvo, "run", "--url", demo.url("/delay/5"), "--vus", "5", "--duration", "4s", "-q",
+         "--out", f"influxdb={influx.url()}", "--summary-export", str(export)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: influx.count("http_reqs") > 0, timeout=10), "no points arrived"
+        influx.stop()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        stop_process(proc)
+    assert proc.returncode == 0, err
+    assert "http_reqs" in out  # the summary is whole
+    final = json.loads(export.read_text())
+    assert metric(final, "http_reqs", "count") > 0
+    # what could not be written is said, once, with the count
+    lines = [line for line in err.splitlines() if "influxdb" in line]
+    assert len(lines) == 1 and "points were not written" in lines[0], err
+
+
+def test_unreachable_influxdb_warns_unless_required(run_salvo, demo):
+    url = f"http://127.0.0.1:{free_port()}/salvo"
+    r = run_salvo("run", "--url", demo.url(), "--iterations", 2, "-q", "--out", f"influxdb={url}")
+    assert r.code == 0 and "warning" in r.err and "cannot connect" in r.err, r.err
+    required = run_salvo("run", "--url", demo.url(), "--iterations", 2, "-q",
+                         "--out", f"influxdb={url}", "--out-required")
+    assert required.code == 2 and len(required.err.strip().splitlines()) == 1
