@@ -2,19 +2,15 @@
  * --out prometheus=HOST:PORT: a /metrics endpoint in Prometheus' text format while
  * the test runs, so Prometheus scrapes the generator. The collector renders the
  * page once a period; the server thread only hands out the latest page.
- *
- * Names follow Prometheus' conventions: salvo_ prefix, counters cumulative with
- * _total (data in _bytes_total), times in seconds; a trend is a set of gauges, one
- * per statistic (salvo_http_req_duration_seconds_p95), the same names the
- * remote-write output will use; a rate is the ratio as a gauge; tags are labels.
+ * Names: prom.h, the same as remote write's.
  */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
 #include "../server/server.h"
 #include "output_kinds.h"
+#include "prom.h"
 
 typedef struct {
     sv_server_t *server;
@@ -23,26 +19,12 @@ typedef struct {
     size_t page_len;
 } prom_t;
 
-/* The statistics a trend is exported as: name suffix, aggregation, percentile. */
-static const struct {
-    const char *suffix;
-    sv_agg_t agg;
-    double pct;
-} trend_stats[] = {
-    {"avg", SV_AGG_AVG, 0}, {"min", SV_AGG_MIN, 0},   {"med", SV_AGG_MED, 0},
-    {"max", SV_AGG_MAX, 0}, {"p90", SV_AGG_P, 90},    {"p95", SV_AGG_P, 95},
-    {"p99", SV_AGG_P, 99},  {"p999", SV_AGG_P, 99.9},
-};
+/* ---- the text format ----------------------------------------------------------------- */
 
-static void label_name(sv_buf_t *b, const char *key)
-{
-    if (!isalpha((unsigned char)*key) && *key != '_')
-        sv_buf_append(b, "_", 1);
-    for (; *key; key++) {
-        char c = isalnum((unsigned char)*key) ? *key : '_';
-        sv_buf_append(b, &c, 1);
-    }
-}
+typedef struct {
+    sv_buf_t *page;
+    sv_buf_t last; /* the family whose header went out last */
+} text_t;
 
 static void label_value(sv_buf_t *b, const char *v)
 {
@@ -56,116 +38,38 @@ static void label_value(sv_buf_t *b, const char *v)
     }
 }
 
-static void labels(sv_buf_t *b, const sv_tagset_t *tags)
+static void text_sample(const sv_prom_sample_t *s, void *arg)
 {
+    text_t *t = arg;
+    sv_buf_t *b = t->page;
+    if (t->last.len == 0 || strcmp(t->last.data, s->name) != 0) {
+        sv_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", s->name, s->help, s->name, s->type);
+        sv_buf_reset(&t->last);
+        sv_buf_printf(&t->last, "%s", s->name);
+    }
+    sv_buf_printf(b, "%s", s->name);
     const char *k, *v;
     uint32_t off = 0;
     bool first = true;
-    while (tags && sv_tagset_next(tags, &off, &k, &v)) {
+    while (s->tags && sv_tagset_next(s->tags, &off, &k, &v)) {
         sv_buf_printf(b, first ? "{" : ",");
-        label_name(b, k);
+        sv_prom_label_name(b, k);
         sv_buf_printf(b, "=\"");
         label_value(b, v);
         sv_buf_printf(b, "\"");
         first = false;
     }
-    if (!first)
-        sv_buf_printf(b, "}");
-}
-
-/* The family name: salvo_<metric>[_seconds|_bytes][_total|_rate|_<stat>]. */
-static void family(sv_buf_t *b, const sv_metric_def_t *d, const char *suffix)
-{
-    sv_buf_printf(b, "salvo_");
-    label_name(b, d->name);
-    if (d->contains == SV_CONTAINS_TIME)
-        sv_buf_printf(b, "_seconds");
-    else if (d->contains == SV_CONTAINS_DATA)
-        sv_buf_printf(b, "_bytes");
-    if (suffix)
-        sv_buf_printf(b, "_%s", suffix);
-}
-
-static void header(sv_buf_t *b, const sv_metric_def_t *d, const char *suffix, const char *type)
-{
-    sv_buf_printf(b, "# HELP ");
-    family(b, d, suffix);
-    sv_buf_printf(b, " salvo metric %s%s%s.\n# TYPE ", d->name, suffix ? ", " : "",
-                  suffix ? suffix : "");
-    family(b, d, suffix);
-    sv_buf_printf(b, " %s\n", type);
-}
-
-static void sample(sv_buf_t *b, const sv_metric_def_t *d, const char *suffix, const sv_series_t *s,
-                   double v)
-{
-    family(b, d, suffix);
-    labels(b, s->tags);
-    sv_buf_printf(b, " %.15g\n", v);
-}
-
-/* A trend statistic in the metric's unit (ms for times, as the summary shows it),
- * in seconds for times. */
-static double trend_value(const sv_metric_def_t *d, const sv_hist_t *h, size_t k)
-{
-    double v = sv_trend_stat(h, trend_stats[k].agg, trend_stats[k].pct);
-    return d->contains == SV_CONTAINS_TIME ? v / 1000.0 : v;
-}
-
-static bool has_samples(const sv_series_t *s)
-{
-    switch (s->type) {
-    case SV_GAUGE:
-        return s->v.gauge.set;
-    case SV_TREND:
-        return s->v.trend && sv_hist_count(s->v.trend) > 0;
-    case SV_RATE:
-        return s->v.rate.total > 0;
-    default:
-        return true;
-    }
-}
-
-/* Every series of one metric, as one family (or one per statistic for a trend). */
-static void render_metric(sv_buf_t *b, const sv_registry_t *reg, uint32_t id)
-{
-    const sv_metric_def_t *d = sv_catalog_get(sv_registry_catalog(reg), id);
-    size_t rounds = d->type == SV_TREND ? SV_ARRAY_SIZE(trend_stats) : 1;
-    for (size_t k = 0; k < rounds; k++) {
-        const char *suffix = d->type == SV_COUNTER ? "total"
-                             : d->type == SV_RATE  ? "rate"
-                             : d->type == SV_TREND ? trend_stats[k].suffix
-                                                   : NULL;
-        bool any = false;
-        size_t cursor = 0;
-        const sv_series_t *s;
-        while ((s = sv_registry_next(reg, &cursor)) != NULL) {
-            if (s->metric != id || !has_samples(s))
-                continue;
-            if (!any)
-                header(b, d, suffix, d->type == SV_COUNTER ? "counter" : "gauge");
-            any = true;
-            double v = s->type == SV_COUNTER ? s->v.counter
-                       : s->type == SV_GAUGE ? s->v.gauge.value
-                       : s->type == SV_RATE  ? (double)s->v.rate.nonzero / (double)s->v.rate.total
-                                             : trend_value(d, s->v.trend, k);
-            sample(b, d, suffix, s, v);
-        }
-    }
+    sv_buf_printf(b, "%s %.15g\n", first ? "" : "}", s->value);
 }
 
 static void render(prom_t *p, const sv_report_t *r)
 {
     sv_buf_t b;
     sv_buf_init(&b, SIZE_MAX);
-    const sv_catalog_t *cat = sv_registry_catalog(r->totals);
-    for (size_t id = 0; id < sv_catalog_size(cat); id++)
-        render_metric(&b, r->totals, (uint32_t)id);
-    sv_buf_printf(&b,
-                  "# HELP salvo_test_duration_seconds How long the test has run.\n"
-                  "# TYPE salvo_test_duration_seconds gauge\n"
-                  "salvo_test_duration_seconds %.3f\n",
-                  (double)r->duration_ns / 1e9);
+    text_t t = {.page = &b};
+    sv_buf_init(&t.last, SIZE_MAX);
+    sv_prom_each(r->totals, (double)r->duration_ns / 1e9, text_sample, &t);
+    sv_buf_free(&t.last);
     uv_mutex_lock(&p->lock);
     free(p->page);
     p->page = b.data;
