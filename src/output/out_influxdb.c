@@ -14,8 +14,8 @@
 #include "output_kinds.h"
 #include "sender.h"
 
-#define BATCH_POINTS 10000        /* a POST's body: a few MB, under InfluxDB's 25 MB cap */
-#define MAX_PENDING_POINTS 500000 /* queued for the sender; past it, batches are dropped */
+#define BATCH_POINTS 10000          /* a POST's body: a few MB, under InfluxDB's 25 MB cap */
+#define MAX_PENDING_POINTS 500000   /* queued for the sender; past it, batches are dropped */
 #define DRAIN_NS (10 * SV_NS_PER_S) /* at the end, how long the queue may take to go */
 
 typedef struct {
@@ -124,8 +124,8 @@ static void push_batch(influx_t *x)
     x->points = 0;
 }
 
-static void influx_samples(sv_out_t *o, const sv_catalog_t *cat, const sv_sample_t *s,
-                           size_t n, uint64_t lost, uint64_t wall_offset_ns)
+static void influx_samples(sv_out_t *o, const sv_catalog_t *cat, const sv_sample_t *s, size_t n,
+                           uint64_t lost, uint64_t wall_offset_ns)
 {
     influx_t *x = o->state;
     for (size_t i = 0; i < n; i++) {

@@ -33,5 +33,6 @@ extern const sv_out_kind_t sv_out_json;
 extern const sv_out_kind_t sv_out_csv;
 extern const sv_out_kind_t sv_out_influxdb;
 extern const sv_out_kind_t sv_out_prometheus;
+extern const sv_out_kind_t sv_out_prometheus_rw;
 
 #endif

@@ -9,14 +9,17 @@
 
 #include "output_kinds.h"
 
-static const sv_out_kind_t *const kinds[] = {&sv_out_json, &sv_out_csv, &sv_out_influxdb,
-                                             &sv_out_junit, &sv_out_prometheus};
+static const sv_out_kind_t *const kinds[] = {
+    &sv_out_json,  &sv_out_csv,        &sv_out_influxdb,
+    &sv_out_junit, &sv_out_prometheus, &sv_out_prometheus_rw,
+};
 
 /* Kinds k6 users may ask for that salvo does not have yet. */
 static const char *const later[] = {
     "influxdb", "prometheus-rw", "html", "experimental-prometheus-rw", "statsd", "cloud"};
 
-#define SUPPORTED "json=FILE, csv=FILE, influxdb=URL, junit=FILE, prometheus=HOST:PORT"
+#define SUPPORTED                                                                                  \
+    "json=FILE, csv=FILE, influxdb=URL, junit=FILE, prometheus=HOST:PORT, prometheus-rw=URL"
 
 struct sv_outputs {
     sv_out_t *items;

@@ -14,8 +14,8 @@ static const struct {
     sv_agg_t agg;
     double pct;
 } trend_stats[] = {
-    {"avg", SV_AGG_AVG, 0}, {"min", SV_AGG_MIN, 0}, {"med", SV_AGG_MED, 0},
-    {"max", SV_AGG_MAX, 0}, {"p90", SV_AGG_P, 90},  {"p95", SV_AGG_P, 95},
+    {"avg", SV_AGG_AVG, 0}, {"min", SV_AGG_MIN, 0},   {"med", SV_AGG_MED, 0},
+    {"max", SV_AGG_MAX, 0}, {"p90", SV_AGG_P, 90},    {"p95", SV_AGG_P, 95},
     {"p99", SV_AGG_P, 99},  {"p999", SV_AGG_P, 99.9},
 };
 

@@ -101,8 +101,8 @@ static bool write_all(int fd, const char *p, size_t n)
 }
 
 /* One request; the HTTP status, or -1 with why. */
-static int request(const sv_sender_t *s, const char *method, const char *path,
-                   const sv_buf_t *body, char *why, size_t size)
+static int request(const sv_sender_t *s, const char *method, const char *path, const sv_buf_t *body,
+                   char *why, size_t size)
 {
     int fd = dial(s);
     if (fd < 0) {
@@ -249,8 +249,7 @@ static void stop(sv_sender_t *s, uint64_t drain_ns)
         uv_thread_join(&s->thread);
 }
 
-uint64_t sv_sender_finish(sv_sender_t *s, uint64_t drain_ns, uint64_t *sent, char *why,
-                          size_t size)
+uint64_t sv_sender_finish(sv_sender_t *s, uint64_t drain_ns, uint64_t *sent, char *why, size_t size)
 {
     stop(s, drain_ns);
     *sent = s->sent;

@@ -448,6 +448,58 @@ def influx(tmp_path):
     db.stop()
 
 
+# ---- Prometheus --------------------------------------------------------------------------
+
+
+class Prometheus:
+    """Prometheus from Debian with the remote-write receiver, its data in tmp."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        conf = root / "prometheus.yml"
+        conf.write_text("global: {}\n")
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={root / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(self.ready, timeout=30):
+            stop_process(self.proc, signal.SIGKILL)
+            raise RuntimeError("prometheus did not get ready")
+
+    def write_url(self):
+        return f"http://127.0.0.1:{self.port}/api/v1/write"
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def query(self, promql):
+        """The instant vector of a PromQL query: [(labels, value)]."""
+        q = urllib.parse.urlencode({"query": promql})
+        url = f"http://127.0.0.1:{self.port}/api/v1/query?{q}"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            data = json.loads(r.read())
+        assert data["status"] == "success", data
+        return [(x["metric"], float(x["value"][1])) for x in data["data"]["result"]]
+
+    def stop(self):
+        stop_process(self.proc)
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    if shutil.which("prometheus") is None:
+        pytest.skip("prometheus is not installed")
+    root = tmp_path / "prometheus"
+    root.mkdir()
+    p = Prometheus(root)
+    yield p
+    p.stop()
+
+
 # ---- Python servers --------------------------------------------------------------------
 
 

@@ -186,7 +186,8 @@ def test_csv_stream_parses_back(run_salvo, demo, tmp_path):
 
 
 @pytest.mark.parametrize("spec,expected", [
-    ("prometheus-rw=http://127.0.0.1:9090/api/v1/write", "not supported yet"),
+    ("html=report.html", "not supported yet"),
+    ("prometheus-rw=http://127.0.0.1:9090/api/v1/write?trend_as=native", "not supported yet"),
     ("influxdb=http://127.0.0.1:8086/", "expected http://HOST:PORT/DATABASE"),
     ("nope=1", "unknown output"),
     ("junit", "needs an argument"),
@@ -242,3 +243,32 @@ def test_unreachable_influxdb_warns_unless_required(run_salvo, demo):
     required = run_salvo("run", "--url", demo.url(), "--iterations", 2, "-q",
                          "--out", f"influxdb={url}", "--out-required")
     assert required.code == 2 and len(required.err.strip().splitlines()) == 1
+
+
+# ---- Prometheus remote write -----------------------------------------------------------
+
+
+def test_prometheus_remote_write_matches_the_summary(run_salvo, demo, prometheus):
+    r = run_salvo("run", "--url", demo.url("/delay/3"), "--vus", 6, "--duration", "3s", "-q",
+                  "--out", f"prometheus-rw={prometheus.write_url()}", timeout=60)
+    assert r.code == 0, r.err
+    assert "prometheus-rw" not in r.err, r.err
+    reqs = metric(r.export, "http_reqs", "count")
+    assert wait_until(lambda: prometheus.query("sum(salvo_http_reqs_total)"), timeout=10)
+    [(_, total)] = prometheus.query("sum(salvo_http_reqs_total)")
+    assert total == reqs
+    p95 = prometheus.query('salvo_http_req_duration_seconds_p95{scenario="default"}')
+    assert p95 and all(0.002 < v < 0.5 for _, v in p95), p95
+    labels = p95[0][0]
+    assert labels["status"] == "200" and labels["method"] == "GET" and "group" not in labels
+    [(_, failed)] = prometheus.query("max(salvo_http_req_failed_rate)")
+    assert failed == 0
+    [(_, vus)] = prometheus.query("max(salvo_vus)")
+    assert vus == 6
+
+
+def test_unreachable_remote_write_warns(run_salvo, demo):
+    url = f"http://127.0.0.1:{free_port()}/api/v1/write"
+    r = run_salvo("run", "--url", demo.url(), "--iterations", 2, "-q",
+                  "--out", f"prometheus-rw={url}")
+    assert r.code == 0 and "warning" in r.err and "prometheus-rw" in r.err, r.err

@@ -1,0 +1,237 @@
+/*
+ * --out prometheus-rw=http://HOST:PORT/api/v1/write: the totals as Prometheus series
+ * (prom.h names), pushed once a period with remote write 1.0: a protobuf
+ * WriteRequest, snappy-compressed, POSTed by the output's sender thread (sender.h).
+ * Prometheus takes it with --web.enable-remote-write-receiver.
+ *
+ * The protobuf messages are small enough to write by hand:
+ *   WriteRequest { repeated TimeSeries timeseries = 1; }
+ *   TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
+ *   Label        { string name = 1; string value = 2; }
+ *   Sample       { double value = 1; int64 timestamp = 2; }   (ms since the epoch)
+ */
+#include <snappy-c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "output_kinds.h"
+#include "prom.h"
+#include "sender.h"
+
+#define MAX_PENDING_SERIES 2000000
+#define DRAIN_NS (10 * SV_NS_PER_S)
+
+typedef struct {
+    char *url;
+    sv_sender_t *sender;
+    /* while encoding one push */
+    sv_buf_t request, series, label;
+    uint64_t n_series;
+    int64_t now_ms;
+} rw_t;
+
+/* ---- protobuf --------------------------------------------------------------------------- */
+
+static void varint(sv_buf_t *b, uint64_t v)
+{
+    uint8_t out[10];
+    size_t n = 0;
+    do {
+        out[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    sv_buf_append(b, out, n);
+}
+
+static void field_bytes(sv_buf_t *b, unsigned field, const void *p, size_t n)
+{
+    varint(b, (uint64_t)field << 3 | 2);
+    varint(b, n);
+    sv_buf_append(b, p, n);
+}
+
+static void field_double(sv_buf_t *b, unsigned field, double v)
+{
+    varint(b, (uint64_t)field << 3 | 1);
+    sv_buf_append(b, &v, sizeof(v)); /* little-endian IEEE 754, as on every target we build */
+}
+
+static void field_varint(sv_buf_t *b, unsigned field, uint64_t v)
+{
+    varint(b, (uint64_t)field << 3);
+    varint(b, v);
+}
+
+/* ---- series ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char *name;
+    const char *value;
+} label_t;
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const label_t *)a)->name, ((const label_t *)b)->name);
+}
+
+static void add_label(rw_t *x, const char *name, const char *value)
+{
+    sv_buf_reset(&x->label);
+    field_bytes(&x->label, 1, name, strlen(name));
+    field_bytes(&x->label, 2, value, strlen(value));
+    field_bytes(&x->series, 1, x->label.data, x->label.len);
+}
+
+/* One TimeSeries: __name__ and the tags as labels, sorted by name as remote write
+ * requires, and one sample at the push's time. */
+static void rw_sample(const sv_prom_sample_t *s, void *arg)
+{
+    rw_t *x = arg;
+    label_t labels[64];
+    size_t n = 0;
+    labels[n++] = (label_t){sv_xstrdup("__name__"), s->name};
+    const char *k, *v;
+    uint32_t off = 0;
+    while (s->tags && n < SV_ARRAY_SIZE(labels) && sv_tagset_next(s->tags, &off, &k, &v)) {
+        if (*v == '\0')
+            continue; /* an empty label is no label in Prometheus */
+        sv_buf_t name;
+        sv_buf_init(&name, SIZE_MAX);
+        sv_prom_label_name(&name, k);
+        sv_buf_printf(&name, "%s", ""); /* NUL-terminate */
+        labels[n++] = (label_t){name.data, v};
+    }
+    qsort(labels, n, sizeof(*labels), by_name);
+    sv_buf_reset(&x->series);
+    for (size_t i = 0; i < n; i++) {
+        add_label(x, labels[i].name, labels[i].value);
+        free(labels[i].name);
+    }
+    sv_buf_reset(&x->label);
+    field_double(&x->label, 1, s->value);
+    field_varint(&x->label, 2, (uint64_t)x->now_ms);
+    field_bytes(&x->series, 2, x->label.data, x->label.len);
+    field_bytes(&x->request, 1, x->series.data, x->series.len);
+    x->n_series++;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void push(rw_t *x, const sv_report_t *r)
+{
+    sv_buf_reset(&x->request);
+    x->n_series = 0;
+    x->now_ms = wall_ms();
+    sv_prom_each(r->totals, (double)r->duration_ns / 1e9, rw_sample, x);
+    size_t max = snappy_max_compressed_length(x->request.len);
+    sv_buf_t body;
+    sv_buf_init(&body, SIZE_MAX);
+    char *dst = sv_buf_reserve(&body, max);
+    size_t len = max;
+    if (snappy_compress(x->request.data, x->request.len, dst, &len) != SNAPPY_OK) {
+        sv_sender_lost(x->sender, x->n_series);
+        sv_buf_free(&body);
+        return;
+    }
+    body.len = len;
+    sv_sender_push(x->sender, &body, x->n_series);
+    sv_buf_free(&body);
+}
+
+/* ---- the output ------------------------------------------------------------------------ */
+
+static int rw_check(const char *arg, char *err, size_t size)
+{
+    const char *why = NULL;
+    if (sv_sender_check_url(arg, &why) != 0) {
+        snprintf(err, size, "--out prometheus-rw=%s: %s", arg, why);
+        return SV_EINVAL;
+    }
+    if (strchr(arg, '?') && strstr(arg, "trend_as=native")) {
+        snprintf(err, size,
+                 "--out prometheus-rw=%s: trend_as=native is not supported yet; trends go as "
+                 "gauges per statistic",
+                 arg);
+        return SV_EINVAL;
+    }
+    return 0;
+}
+
+static int rw_open(sv_out_t *o, const char *arg, char *err, size_t size)
+{
+    if (rw_check(arg, err, size) != 0)
+        return SV_EINVAL;
+    rw_t *x = sv_xcalloc(1, sizeof(*x));
+    const char *why;
+    sv_sender_opts_t opts = {
+        .url = arg,
+        .headers = "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                   "X-Prometheus-Remote-Write-Version: 0.1.0\r\n",
+        .max_items = MAX_PENDING_SERIES,
+    };
+    sv_sender_new(&x->sender, &opts, &why);
+    /* Reachable at the start? Prometheus answers its readiness endpoint. */
+    char reason[160];
+    int status = sv_sender_get(x->sender, "/-/ready", reason, sizeof(reason));
+    if (status < 0) {
+        snprintf(err, size, "--out prometheus-rw=%s: %s", arg, reason);
+        sv_sender_free(x->sender);
+        free(x);
+        return SV_EINVAL;
+    }
+    x->url = sv_xstrdup(arg);
+    sv_buf_init(&x->request, SIZE_MAX);
+    sv_buf_init(&x->series, SIZE_MAX);
+    sv_buf_init(&x->label, SIZE_MAX);
+    o->state = x;
+    return 0;
+}
+
+static void rw_period(sv_out_t *o, const sv_report_t *so_far)
+{
+    push(o->state, so_far);
+}
+
+static int rw_finish(sv_out_t *o, const sv_report_t *report, char *err, size_t size)
+{
+    rw_t *x = o->state;
+    push(x, report);
+    uint64_t sent;
+    char why[160];
+    uint64_t dropped = sv_sender_finish(x->sender, DRAIN_NS, &sent, why, sizeof(why));
+    if (dropped == 0)
+        return 0;
+    snprintf(err, size,
+             "--out prometheus-rw=%s: %llu of %llu series samples were not written (last "
+             "error: %s); the summary has them all",
+             x->url, (unsigned long long)dropped, (unsigned long long)(dropped + sent), why);
+    return SV_EIO;
+}
+
+static void rw_close(sv_out_t *o)
+{
+    rw_t *x = o->state;
+    sv_sender_free(x->sender);
+    sv_buf_free(&x->request);
+    sv_buf_free(&x->series);
+    sv_buf_free(&x->label);
+    free(x->url);
+    free(x);
+}
+
+const sv_out_kind_t sv_out_prometheus_rw = {
+    .name = "prometheus-rw",
+    .usage = "prometheus-rw=http://HOST:PORT/api/v1/write",
+    .check = rw_check,
+    .open = rw_open,
+    .period = rw_period,
+    .finish = rw_finish,
+    .close = rw_close,
+};
