@@ -128,6 +128,11 @@ static void sample_cpu(sv_engine_t *e, uint64_t now)
         e->last_cpu_ns[i] = cpu;
         e->cpu_sum[i] += frac;
         e->cpu_max[i] = SV_MAX(e->cpu_max[i], frac);
+        e->live_health[i] = (sv_worker_health_t){
+            .cpu_mean = frac,
+            .cpu_max = e->cpu_max[i],
+            .lag_max_ms = (double)atomic_load(&e->workers[i].lag_max_us) / 1000.0,
+        };
     }
     e->cpu_samples++;
 }
@@ -356,6 +361,7 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
     e->last_cpu_ns = sv_xcalloc(e->n_workers, sizeof(uint64_t));
     e->cpu_sum = sv_xcalloc(e->n_workers, sizeof(double));
     e->cpu_max = sv_xcalloc(e->n_workers, sizeof(double));
+    e->live_health = sv_xcalloc(e->n_workers, sizeof(*e->live_health));
     e->planned_ns = planned_duration(plan);
     if (sv_control_open(e, err, size) != 0) {
         if (plan->script == NULL)
@@ -399,6 +405,7 @@ static void engine_free(sv_engine_t *e)
     free(e->last_cpu_ns);
     free(e->cpu_sum);
     free(e->cpu_max);
+    free(e->live_health);
     free(e);
 }
 
@@ -443,6 +450,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         free(e->last_cpu_ns);
         free(e->cpu_sum);
         free(e->cpu_max);
+        free(e->live_health);
         sv_registry_free(e->interval);
         sv_registry_free(e->totals);
         sv_snapshot_free(e->scratch);

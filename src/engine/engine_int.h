@@ -161,6 +161,7 @@ struct sv_engine {
     uint64_t *last_cpu_ns;
     double *cpu_sum, *cpu_max;
     uint32_t cpu_samples;
+    sv_worker_health_t *live_health; /* the last period's, for live outputs */
     bool vus_sampled;
 };
 

@@ -51,6 +51,10 @@ static void text_sample(const sv_prom_sample_t *s, void *arg)
     const char *k, *v;
     uint32_t off = 0;
     bool first = true;
+    if (s->worker) {
+        sv_buf_printf(b, "{worker=\"%s\"", s->worker);
+        first = false;
+    }
     while (s->tags && sv_tagset_next(s->tags, &off, &k, &v)) {
         sv_buf_printf(b, first ? "{" : ",");
         sv_prom_label_name(b, k);
@@ -68,7 +72,7 @@ static void render(prom_t *p, const sv_report_t *r)
     sv_buf_init(&b, SIZE_MAX);
     text_t t = {.page = &b};
     sv_buf_init(&t.last, SIZE_MAX);
-    sv_prom_each(r->totals, (double)r->duration_ns / 1e9, text_sample, &t);
+    sv_prom_each(r, text_sample, &t);
     sv_buf_free(&t.last);
     uv_mutex_lock(&p->lock);
     free(p->page);

@@ -92,6 +92,8 @@ static void rw_sample(const sv_prom_sample_t *s, void *arg)
     label_t labels[64];
     size_t n = 0;
     labels[n++] = (label_t){sv_xstrdup("__name__"), s->name};
+    if (s->worker)
+        labels[n++] = (label_t){sv_xstrdup("worker"), s->worker};
     const char *k, *v;
     uint32_t off = 0;
     while (s->tags && n < SV_ARRAY_SIZE(labels) && sv_tagset_next(s->tags, &off, &k, &v)) {
@@ -129,7 +131,7 @@ static void push(rw_t *x, const sv_report_t *r)
     sv_buf_reset(&x->request);
     x->n_series = 0;
     x->now_ms = wall_ms();
-    sv_prom_each(r->totals, (double)r->duration_ns / 1e9, rw_sample, x);
+    sv_prom_each(r, rw_sample, x);
     size_t max = snappy_max_compressed_length(x->request.len);
     sv_buf_t body;
     sv_buf_init(&body, SIZE_MAX);

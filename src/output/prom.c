@@ -102,6 +102,7 @@ static void each_of_metric(const sv_registry_t *reg, uint32_t id, sv_buf_t *name
                 .type = d->type == SV_COUNTER ? "counter" : "gauge",
                 .help = help,
                 .tags = s->tags,
+                .worker = NULL,
                 .value = value_of(d, s, k),
             };
             emit(&out, arg);
@@ -109,15 +110,38 @@ static void each_of_metric(const sv_registry_t *reg, uint32_t id, sv_buf_t *name
     }
 }
 
-void sv_prom_each(const sv_registry_t *reg, double duration_s, sv_prom_emit_t emit, void *arg)
+/* The generator's own health: when it, not the target, was the limit. */
+static void each_of_health(const sv_report_t *r, sv_prom_emit_t emit, void *arg)
+{
+    static const struct {
+        const char *name, *help;
+    } families[] = {
+        {"salvo_generator_cpu_ratio", "A worker's CPU over the last period (1 = a full core)."},
+        {"salvo_generator_cpu_max_ratio", "A worker's busiest period so far."},
+        {"salvo_generator_loop_lag_max_seconds", "A worker's worst event-loop lag so far."},
+    };
+    for (size_t f = 0; f < SV_ARRAY_SIZE(families); f++)
+        for (uint32_t i = 0; i < r->n_workers; i++) {
+            const sv_worker_health_t *h = &r->workers[i];
+            char worker[16];
+            snprintf(worker, sizeof(worker), "%u", i);
+            double v = f == 0 ? h->cpu_mean : f == 1 ? h->cpu_max : h->lag_max_ms / 1000.0;
+            sv_prom_sample_t s = {families[f].name, "gauge", families[f].help, NULL, worker, v};
+            emit(&s, arg);
+        }
+}
+
+void sv_prom_each(const sv_report_t *r, sv_prom_emit_t emit, void *arg)
 {
     sv_buf_t name;
     sv_buf_init(&name, SIZE_MAX);
-    const sv_catalog_t *cat = sv_registry_catalog(reg);
+    const sv_catalog_t *cat = sv_registry_catalog(r->totals);
     for (size_t id = 0; id < sv_catalog_size(cat); id++)
-        each_of_metric(reg, (uint32_t)id, &name, emit, arg);
-    sv_prom_sample_t d = {"salvo_test_duration_seconds", "gauge", "How long the test has run.",
-                          NULL, duration_s};
+        each_of_metric(r->totals, (uint32_t)id, &name, emit, arg);
+    each_of_health(r, emit, arg);
+    sv_prom_sample_t d = {
+        "salvo_test_duration_seconds", "gauge", "How long the test has run.", NULL, NULL,
+        (double)r->duration_ns / 1e9};
     emit(&d, arg);
     sv_buf_free(&name);
 }

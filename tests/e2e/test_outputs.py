@@ -263,8 +263,10 @@ def test_prometheus_remote_write_matches_the_summary(run_salvo, demo, prometheus
     assert labels["status"] == "200" and labels["method"] == "GET" and "group" not in labels
     [(_, failed)] = prometheus.query("max(salvo_http_req_failed_rate)")
     assert failed == 0
-    [(_, vus)] = prometheus.query("max(salvo_vus)")
+    [(_, vus)] = prometheus.query("max(max_over_time(salvo_vus[5m]))")
     assert vus == 6
+    cpu = prometheus.query("salvo_generator_cpu_max_ratio")
+    assert cpu and all(0 < v <= 1 for _, v in cpu) and {m["worker"] for m, _ in cpu} >= {"0"}
 
 
 def test_unreachable_remote_write_warns(run_salvo, demo):
