@@ -12,6 +12,7 @@
 #include "engine_int.h"
 
 #define TICK_MS 1000
+#define TICK_LAG_MS 50
 #define SATURATED_CPU 0.90
 #define LAGGING_MS 10.0
 #define JOIN_SLACK_NS (10 * 1000000ULL) /* a start this close to --start-at is on time */
@@ -82,12 +83,17 @@ static double fold_interval(sv_engine_t *e)
     while ((s = sv_registry_next(e->interval, &cursor)) != NULL) {
         if (!s->dirty)
             continue;
-        if (s->metric == SV_M_HTTP_REQS)
+        if (s->metric == SV_M_HTTP_REQS) {
             reqs += (uint64_t)s->v.counter;
-        else if (s->metric == SV_M_HTTP_REQ_FAILED)
+        } else if (s->metric == SV_M_ITERATIONS) {
+            e->tick_iterations += (uint64_t)s->v.counter;
+        } else if (s->metric == SV_M_HTTP_REQ_FAILED) {
             e->failed_so_far += s->v.rate.nonzero;
-        else if (s->metric == SV_M_HTTP_REQ_DURATION && s->v.trend)
+            e->tick_failed += s->v.rate.nonzero;
+        } else if (s->metric == SV_M_HTTP_REQ_DURATION && s->v.trend) {
             sv_hist_merge(e->duration_so_far, s->v.trend);
+            sv_hist_merge(e->tick_duration, s->v.trend);
+        }
     }
     e->reqs_so_far += reqs;
     sv_registry_take(e->interval, e->scratch);
@@ -193,6 +199,34 @@ static void check_abort_thresholds(sv_engine_t *e, uint64_t now)
     free(res);
 }
 
+/* One second of the run for the charts; the tick's accumulators start over. */
+static void record_tick(sv_engine_t *e, double reqs, uint64_t now)
+{
+    double seconds = (double)(now - e->last_tick_ns) / 1e9;
+    if (seconds <= 0)
+        return;
+    if (e->n_ticks == e->cap_ticks) {
+        e->cap_ticks = e->cap_ticks ? e->cap_ticks * 2 : 64;
+        e->ticks = sv_xrealloc(e->ticks, e->cap_ticks * sizeof(*e->ticks));
+    }
+    uint32_t active, max;
+    count_vus(e, false, &active, &max);
+    const sv_hist_t *h = e->tick_duration;
+    bool any = sv_hist_count(h) > 0;
+    e->ticks[e->n_ticks++] = (sv_tick_t){
+        .t_s = (double)(now - e->start_ns) / 1e9,
+        .reqs_per_s = reqs / seconds,
+        .failed_per_s = (double)e->tick_failed / seconds,
+        .iterations_per_s = (double)e->tick_iterations / seconds,
+        .vus = active,
+        .p50_ms = any ? sv_hist_percentile(h, 50) / SV_TREND_SCALE : 0,
+        .p95_ms = any ? sv_hist_percentile(h, 95) / SV_TREND_SCALE : 0,
+        .p99_ms = any ? sv_hist_percentile(h, 99) / SV_TREND_SCALE : 0,
+    };
+    sv_hist_reset(e->tick_duration);
+    e->tick_failed = e->tick_iterations = 0;
+}
+
 static void on_tick(uv_timer_t *t)
 {
     sv_engine_t *e = sv_container_of(t, sv_engine_t, tick);
@@ -204,6 +238,7 @@ static void on_tick(uv_timer_t *t)
         sample_cpu(e, now);
     }
     progress(e, reqs, now);
+    record_tick(e, reqs, now);
     if (e->opts->period) {
         sv_report_t so_far = {.plan = e->plan,
                               .catalog = e->catalog,
@@ -258,7 +293,9 @@ void sv_engine_abort(sv_engine_t *e, const char *reason)
     abort_run(e, reason, SV_STOP_NOW);
 }
 
-static void finish_workers(sv_engine_t *e)
+/* Joins the workers and folds their last deltas in; the last (partial) second goes
+ * to the timeline too. */
+static void finish_workers(sv_engine_t *e, uint64_t end)
 {
     for (uint32_t i = 0; i < e->n_workers; i++) {
         sv_worker_t *w = &e->workers[i];
@@ -271,7 +308,7 @@ static void finish_workers(sv_engine_t *e)
             absorb(e, w->final);
     }
     collect_ready(e);
-    fold_interval(e);
+    record_tick(e, fold_interval(e), end);
 }
 
 static void health_report(sv_engine_t *e, sv_report_t *r)
@@ -356,6 +393,7 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
     e->totals = sv_registry_new(e->catalog);
     e->scratch = sv_snapshot_new();
     e->duration_so_far = sv_hist_new();
+    e->tick_duration = sv_hist_new();
     e->n_workers = sv_engine_workers_for(plan);
     e->workers = sv_xcalloc(e->n_workers, sizeof(*e->workers));
     e->last_cpu_ns = sv_xcalloc(e->n_workers, sizeof(uint64_t));
@@ -402,6 +440,7 @@ static void engine_free(sv_engine_t *e)
     sv_registry_free(e->interval);
     sv_snapshot_free(e->scratch);
     sv_hist_free(e->duration_so_far);
+    sv_hist_free(e->tick_duration);
     free(e->last_cpu_ns);
     free(e->cpu_sum);
     free(e->cpu_max);
@@ -455,6 +494,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         sv_registry_free(e->totals);
         sv_snapshot_free(e->scratch);
         sv_hist_free(e->duration_so_far);
+        sv_hist_free(e->tick_duration);
         uv_mutex_destroy(&e->abort_lock);
         free(e);
         return SV_EINVAL;
@@ -466,14 +506,15 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         sv_worker_start(&e->workers[i]);
     }
     atomic_store(&e->workers_started, true);
-    uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
+    /* a little after the workers' once-a-second flush, so each tick sees its second */
+    uv_timer_start(&e->tick, on_tick, TICK_MS + TICK_LAG_MS, TICK_MS);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uint64_t end = sv_now_ns();
     if (!e->hard_stop)
         sv_control_close(e);
     if (!e->vus_sampled)
         sample_vus(e, true); /* a run shorter than a tick still reports its VUs */
-    finish_workers(e);
+    finish_workers(e, end);
 
     *report = (sv_report_t){
         .plan = plan,
@@ -487,6 +528,9 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
     report->aborted = e->abort_reason ? sv_xstrdup(e->abort_reason) : NULL;
     uv_mutex_unlock(&e->abort_lock);
     report->threshold_abort = e->threshold_abort;
+    report->ticks = e->ticks; /* the report owns them now */
+    report->n_ticks = e->n_ticks;
+    e->ticks = NULL;
     report->script_error = e->script_error;
     sv_engine_evaluate_thresholds(report);
     health_report(e, report);
@@ -496,6 +540,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
 
 void sv_engine_report_free(sv_report_t *r)
 {
+    free(r->ticks);
     free(r->thresholds);
     sv_registry_free(r->totals);
     free(r->workers);

@@ -162,6 +162,10 @@ struct sv_engine {
     double *cpu_sum, *cpu_max;
     uint32_t cpu_samples;
     sv_worker_health_t *live_health; /* the last period's, for live outputs */
+    sv_tick_t *ticks;                /* the run second by second */
+    size_t n_ticks, cap_ticks;
+    sv_hist_t *tick_duration;        /* http_req_duration of the current second */
+    uint64_t tick_failed, tick_iterations;
     bool vus_sampled;
 };
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "../plan/options.h"
@@ -160,6 +161,33 @@ static void add_thresholds(const sv_report_t *r, json_t *metrics, double seconds
     }
 }
 
+/* The run second by second, as columns: what `salvo report` draws its charts from. */
+static json_t *timeseries_json(const sv_report_t *r)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } columns[] = {
+        {"t_s", offsetof(sv_tick_t, t_s)},
+        {"reqs_per_s", offsetof(sv_tick_t, reqs_per_s)},
+        {"failed_per_s", offsetof(sv_tick_t, failed_per_s)},
+        {"iterations_per_s", offsetof(sv_tick_t, iterations_per_s)},
+        {"vus", offsetof(sv_tick_t, vus)},
+        {"p50_ms", offsetof(sv_tick_t, p50_ms)},
+        {"p95_ms", offsetof(sv_tick_t, p95_ms)},
+        {"p99_ms", offsetof(sv_tick_t, p99_ms)},
+    };
+    json_t *o = json_object();
+    for (size_t c = 0; c < SV_ARRAY_SIZE(columns); c++) {
+        json_t *col = json_array();
+        for (size_t i = 0; i < r->n_ticks; i++)
+            json_array_append_new(
+                col, json_real(*(const double *)((const char *)&r->ticks[i] + columns[c].offset)));
+        json_object_set_new(o, columns[c].name, col);
+    }
+    return o;
+}
+
 /* The options `salvo merge` needs to judge the merged run as this one was judged. */
 static json_t *options_json(const sv_plan_t *p)
 {
@@ -204,6 +232,7 @@ static json_t *summary_json(const sv_report_t *r)
                         r->plan->segment_label ? json_string(r->plan->segment_label) : json_null());
     json_object_set_new(salvo, "options", options_json(r->plan));
     json_object_set_new(salvo, "totals", sv_series_dump(r->totals));
+    json_object_set_new(salvo, "timeseries", timeseries_json(r));
     return json_pack("{s:o,s:o,s:o}", "root_group", root_group, "metrics", metrics, "salvo", salvo);
 }
 

@@ -19,6 +19,15 @@ typedef struct {
     double lag_max_ms;
 } sv_worker_health_t;
 
+/* One second of the run, for charts: rates over the second, latency percentiles of
+ * the requests that ended in it. */
+typedef struct {
+    double t_s; /* seconds since the start, at the end of the second */
+    double reqs_per_s, failed_per_s, iterations_per_s;
+    double vus;
+    double p50_ms, p95_ms, p99_ms; /* 0 when no request ended in the second */
+} sv_tick_t;
+
 typedef struct {
     const sv_plan_t *plan;
     const sv_catalog_t *catalog;
@@ -37,6 +46,8 @@ typedef struct {
     char saturation[160]; /* why, when saturated */
     bool lagging;         /* event-loop lag large enough to show in latencies */
     char lag[160];        /* why, when lagging */
+    sv_tick_t *ticks;     /* the run second by second (owned by the report) */
+    size_t n_ticks;
 } sv_report_t;
 
 /* Live figures for the progress line, once a second. */
