@@ -4,6 +4,8 @@
  * from its serialized value, so counts are sums and percentiles come from merged
  * histograms, never from averaged percentiles. The thresholds are judged again on
  * the whole, with the exit code that implies.
+ *
+ * `salvo report summary.json`: one export loaded the same way, as an HTML report.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -56,6 +58,10 @@ static json_t *load(const char *path)
 {
     json_error_t jerr;
     json_t *doc = json_load_file(path, 0, &jerr);
+    if (doc == NULL && jerr.line < 0) {
+        sv_cli_error("%s: %s", path, jerr.text);
+        return NULL;
+    }
     if (doc == NULL) {
         sv_cli_error("%s: not JSON: %s (line %d)", path, jerr.text, jerr.line);
         return NULL;
@@ -119,48 +125,88 @@ static uint64_t longest_ns(json_t **docs, int n)
     return (uint64_t)(ms * 1e6);
 }
 
-static int merge(merge_args_t *a, char **paths, int n)
-{
-    json_t *docs[MAX_INPUTS] = {0};
-    sv_catalog_t *catalog = sv_catalog_new();
+/* Exports loaded into one report: the runs' plan, their series merged. */
+typedef struct {
+    json_t *docs[MAX_INPUTS];
+    int n;
+    sv_catalog_t *catalog;
     sv_plan_t plan;
-    sv_plan_init(&plan);
-    sv_registry_t *reg = NULL;
-    int code = SV_EXIT_USAGE, loaded = 0;
-    for (; loaded < n; loaded++) {
+    sv_registry_t *reg;
+    sv_report_t report;
+} runs_t;
+
+/* What the export's configuration says was run, for the report's heading. */
+static void target_of(sv_plan_t *plan, json_t *doc)
+{
+    json_t *config = json_object_get(json_object_get(doc, "salvo"), "config");
+    const char *script = json_string_value(json_object_get(config, "script"));
+    json_t *request = json_object_get(config, "request");
+    const char *method = json_string_value(json_object_get(request, "method"));
+    const char *url = json_string_value(json_object_get(request, "url"));
+    plan->script = script ? sv_xstrdup(script) : NULL;
+    if (method && url) {
+        plan->request.method = sv_xstrdup(method);
+        plan->request.url = sv_xstrdup(url);
+    }
+}
+
+/* Returns 0, or an exit code after an error line. */
+static int runs_load(runs_t *r, char **paths, int n)
+{
+    r->catalog = sv_catalog_new();
+    sv_plan_init(&r->plan);
+    for (; r->n < n; r->n++) {
         const char *why;
-        if ((docs[loaded] = load(paths[loaded])) == NULL)
-            goto out;
-        json_t *totals = json_object_get(json_object_get(docs[loaded], "salvo"), "totals");
-        if (sv_series_declare(catalog, totals, &why) != 0) {
-            sv_cli_error("%s: %s", paths[loaded], why);
-            goto out;
+        if ((r->docs[r->n] = load(paths[r->n])) == NULL)
+            return SV_EXIT_USAGE;
+        json_t *totals = json_object_get(json_object_get(r->docs[r->n], "salvo"), "totals");
+        if (sv_series_declare(r->catalog, totals, &why) != 0) {
+            sv_cli_error("%s: %s", paths[r->n], why);
+            return SV_EXIT_USAGE;
         }
     }
-    reg = sv_registry_new(catalog);
-    if (plan_of(&plan, docs, paths, n) != 0 || load_totals(reg, docs, paths, n) != 0)
+    r->reg = sv_registry_new(r->catalog);
+    if (plan_of(&r->plan, r->docs, paths, n) != 0 || load_totals(r->reg, r->docs, paths, n) != 0)
+        return SV_EXIT_USAGE;
+    target_of(&r->plan, r->docs[0]);
+    r->report = (sv_report_t){.plan = &r->plan,
+                              .catalog = r->catalog,
+                              .totals = r->reg,
+                              .duration_ns = longest_ns(r->docs, n)};
+    sv_engine_evaluate_thresholds(&r->report);
+    return 0;
+}
+
+static void runs_free(runs_t *r)
+{
+    for (int i = 0; i < r->n; i++)
+        json_decref(r->docs[i]);
+    free(r->report.thresholds);
+    sv_registry_free(r->reg);
+    sv_plan_free(&r->plan);
+    sv_catalog_free(r->catalog);
+}
+
+static int merge(merge_args_t *a, char **paths, int n)
+{
+    runs_t runs = {0};
+    int code = runs_load(&runs, paths, n);
+    if (code != 0)
         goto out;
-    sv_report_t report = {
-        .plan = &plan, .catalog = catalog, .totals = reg, .duration_ns = longest_ns(docs, n)};
-    sv_engine_evaluate_thresholds(&report);
+    const sv_report_t *report = &runs.report;
     if (!a->quiet)
-        sv_output_summary(stdout, &report);
+        sv_output_summary(stdout, report);
     const char *why;
-    code = report.thresholds_failed ? SV_EXIT_THRESHOLDS : SV_EXIT_OK;
-    if (a->output && sv_output_export(&report, a->output, &why) != 0) {
+    code = report->thresholds_failed ? SV_EXIT_THRESHOLDS : SV_EXIT_OK;
+    if (a->output && sv_output_export(report, a->output, &why) != 0) {
         sv_cli_error("-o: cannot write \"%s\": %s", a->output, why);
         code = SV_EXIT_USAGE;
     }
-    if (report.thresholds_failed)
-        sv_cli_error("thresholds failed on the merged run: %zu of %zu", report.thresholds_failed,
-                     report.n_thresholds);
-    free(report.thresholds);
+    if (report->thresholds_failed)
+        sv_cli_error("thresholds failed on the merged run: %zu of %zu", report->thresholds_failed,
+                     report->n_thresholds);
 out:
-    for (int i = 0; i < loaded && i < n; i++)
-        json_decref(docs[i]);
-    sv_registry_free(reg);
-    sv_plan_free(&plan);
-    sv_catalog_free(catalog);
+    runs_free(&runs);
     return code;
 }
 
@@ -182,4 +228,48 @@ int sv_cmd_merge(int argc, char **argv)
         return SV_EXIT_USAGE;
     }
     return merge(&a, paths, n);
+}
+
+/* ---- salvo report ----------------------------------------------------------------- */
+
+static const sv_opt_t report_options[] = {
+    {"output", 'o', "FILE", "where to write the HTML report (default report.html)", opt_output},
+    {0},
+};
+
+static const char report_usage[] =
+    "Usage: salvo report SUMMARY.json [-o report.html]\n"
+    "\n"
+    "Writes the HTML report of a run from its --summary-export file (or a merged one):\n"
+    "one self-contained page with the verdict, thresholds, checks, every metric, charts\n"
+    "over time and the latency distribution. It opens offline.\n"
+    "\n";
+
+int sv_cmd_report(int argc, char **argv)
+{
+    merge_args_t a = {.output = "report.html"};
+    char *paths[1];
+    int n = sv_opts_parse(report_options, "salvo report", argc, argv, 2, &a, paths, 1);
+    if (n == -2) {
+        fputs(report_usage, stdout);
+        sv_opts_help(stdout, "salvo report", report_options);
+        return SV_EXIT_OK;
+    }
+    if (n < 0)
+        return SV_EXIT_USAGE;
+    if (n == 0) {
+        sv_cli_error("give the summary file: salvo report summary.json -o report.html");
+        return SV_EXIT_USAGE;
+    }
+    runs_t runs = {0};
+    int code = runs_load(&runs, paths, 1);
+    const char *why;
+    if (code == 0 && sv_output_html(&runs.report, runs.docs[0], a.output, &why) != 0) {
+        sv_cli_error("-o: cannot write \"%s\": %s", a.output, why);
+        code = SV_EXIT_USAGE;
+    }
+    if (code == 0)
+        printf("salvo report: wrote %s\n", a.output);
+    runs_free(&runs);
+    return code;
 }

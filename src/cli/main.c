@@ -17,6 +17,7 @@ static const char usage[] =
     "Commands:\n"
     "  run       run a load test (salvo run --url URL --vus 10 --duration 30s)\n"
     "  merge     combine the exports of a test's segments (salvo merge a.json b.json -o m.json)\n"
+    "  report    the HTML report of a run (salvo report summary.json -o report.html)\n"
     "  scale     change a running test's VUs (salvo scale --vus 50)\n"
     "  serve     start the demo target on 127.0.0.1 (salvo serve --listen 127.0.0.1:8080)\n"
     "  version   print the version\n"
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return sv_cmd_run(argc, argv);
     if (strcmp(argv[1], "merge") == 0)
         return sv_cmd_merge(argc, argv);
+    if (strcmp(argv[1], "report") == 0)
+        return sv_cmd_report(argc, argv);
     if (strcmp(argv[1], "scale") == 0)
         return sv_cmd_scale(argc, argv);
     if (strcmp(argv[1], "serve") == 0)
@@ -46,8 +49,9 @@ int main(int argc, char **argv)
                JANSSON_VERSION, zlibVersion());
         return SV_EXIT_OK;
     }
-    sv_cli_error("unknown command \"%s\"; commands are run, merge, scale, serve and version (see "
-                 "'salvo --help')",
-                 argv[1]);
+    sv_cli_error(
+        "unknown command \"%s\"; commands are run, merge, report, scale, serve and version (see "
+        "'salvo --help')",
+        argv[1]);
     return SV_EXIT_USAGE;
 }

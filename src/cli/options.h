@@ -40,6 +40,7 @@ int sv_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int sv_cmd_run(int argc, char **argv);
 int sv_cmd_scale(int argc, char **argv);
 int sv_cmd_merge(int argc, char **argv);
+int sv_cmd_report(int argc, char **argv);
 int sv_cmd_serve(int argc, char **argv);
 
 #endif

@@ -458,8 +458,8 @@ const sv_opt_t sv_run_options[] = {
     {"summary-export", 0, "FILE", "write the end-of-test summary as JSON to FILE",
      opt_summary_export},
     {"out", 'o', "NAME=ARG",
-     "an output (repeatable): junit=FILE (JUnit XML), prometheus=HOST:PORT (/metrics while "
-     "the test runs)",
+     "an output (repeatable): json=FILE, csv=FILE, influxdb=URL, prometheus=HOST:PORT, "
+     "prometheus-rw=URL, junit=FILE, html=FILE (see docs/outputs.md)",
      opt_out},
     {"out-required", 0, NULL, "fail (exit 2) when an output cannot open, instead of a warning",
      opt_out_required},

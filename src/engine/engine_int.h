@@ -141,7 +141,7 @@ struct sv_engine {
     sv_worker_t *workers;
     uint32_t n_workers;
     uint64_t start_ns, planned_ns;
-    uint64_t join_ns; /* --start-at was this long ago when the run began; 0: on time */
+    uint64_t join_ns;        /* --start-at was this long ago when the run began; 0: on time */
     uint64_t wall_offset_ns; /* wall clock minus sv_now_ns, for samples' times */
     uv_loop_t loop;
     uv_async_t worker_done;
@@ -164,7 +164,7 @@ struct sv_engine {
     sv_worker_health_t *live_health; /* the last period's, for live outputs */
     sv_tick_t *ticks;                /* the run second by second */
     size_t n_ticks, cap_ticks;
-    sv_hist_t *tick_duration;        /* http_req_duration of the current second */
+    sv_hist_t *tick_duration; /* http_req_duration of the current second */
     uint64_t tick_failed, tick_iterations;
     bool vus_sampled;
 };

@@ -236,6 +236,11 @@ static json_t *summary_json(const sv_report_t *r)
     return json_pack("{s:o,s:o,s:o}", "root_group", root_group, "metrics", metrics, "salvo", salvo);
 }
 
+json_t *sv_output_export_doc(const sv_report_t *r)
+{
+    return summary_json(r);
+}
+
 char *sv_output_export_json(const sv_report_t *r)
 {
     json_t *root = summary_json(r);

@@ -8,6 +8,7 @@
 #ifndef SV_OUTPUT_H
 #define SV_OUTPUT_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "report.h"
@@ -57,6 +58,11 @@ void sv_format_bytes(double bytes, char *out, size_t size);
 
 void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers);
 void sv_output_summary(FILE *f, const sv_report_t *r);
+/* The JSON summary as a document (to json_decref). */
+json_t *sv_output_export_doc(const sv_report_t *r);
+/* Writes the self-contained HTML report of a run: tables from r, charts from the
+ * export document's timeline. 0, or SV_EIO with *why (from errno). */
+int sv_output_html(const sv_report_t *r, json_t *export_doc, const char *path, const char **why);
 /* The JSON summary as text, to free. */
 char *sv_output_export_json(const sv_report_t *r);
 /* Writes the JSON summary. 0, or SV_EIO with *why set (from errno). */

@@ -29,6 +29,7 @@ struct sv_out {
 };
 
 extern const sv_out_kind_t sv_out_junit;
+extern const sv_out_kind_t sv_out_html;
 extern const sv_out_kind_t sv_out_json;
 extern const sv_out_kind_t sv_out_csv;
 extern const sv_out_kind_t sv_out_influxdb;

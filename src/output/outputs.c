@@ -10,8 +10,8 @@
 #include "output_kinds.h"
 
 static const sv_out_kind_t *const kinds[] = {
-    &sv_out_json,  &sv_out_csv,        &sv_out_influxdb,
-    &sv_out_junit, &sv_out_prometheus, &sv_out_prometheus_rw,
+    &sv_out_json, &sv_out_csv,        &sv_out_influxdb,      &sv_out_junit,
+    &sv_out_html, &sv_out_prometheus, &sv_out_prometheus_rw,
 };
 
 /* Kinds k6 users may ask for that salvo does not have yet. */
@@ -19,7 +19,8 @@ static const char *const later[] = {
     "influxdb", "prometheus-rw", "html", "experimental-prometheus-rw", "statsd", "cloud"};
 
 #define SUPPORTED                                                                                  \
-    "json=FILE, csv=FILE, influxdb=URL, junit=FILE, prometheus=HOST:PORT, prometheus-rw=URL"
+    "json=FILE, csv=FILE, influxdb=URL, junit=FILE, html=FILE, prometheus=HOST:PORT, "             \
+    "prometheus-rw=URL"
 
 struct sv_outputs {
     sv_out_t *items;

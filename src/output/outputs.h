@@ -3,9 +3,9 @@
  * collector hands every output the totals so far once a period (on its own thread:
  * workers never wait for an output) and the final report at the end.
  *
- * Implemented: json=FILE[.gz], csv=FILE[.gz], junit=FILE, prometheus=HOST:PORT.
- * The others k6 users know (influxdb, prometheus-rw, html) are refused with "not
- * supported yet". See docs/outputs.md.
+ * Implemented: json=FILE[.gz], csv=FILE[.gz], influxdb=URL, junit=FILE, html=FILE,
+ * prometheus=HOST:PORT, prometheus-rw=URL. Others k6 users know (statsd, cloud)
+ * are refused with "not supported yet". See docs/outputs.md.
  */
 #ifndef SV_OUTPUTS_H
 #define SV_OUTPUTS_H

@@ -186,7 +186,7 @@ def test_csv_stream_parses_back(run_salvo, demo, tmp_path):
 
 
 @pytest.mark.parametrize("spec,expected", [
-    ("html=report.html", "not supported yet"),
+    ("statsd=127.0.0.1:8125", "not supported yet"),
     ("prometheus-rw=http://127.0.0.1:9090/api/v1/write?trend_as=native", "not supported yet"),
     ("influxdb=http://127.0.0.1:8086/", "expected http://HOST:PORT/DATABASE"),
     ("nope=1", "unknown output"),
@@ -294,3 +294,71 @@ def test_every_dashboard_panel_query_returns_data(run_salvo, demo, prometheus):
     for title, expr in queries:
         promql = expr.replace("$__rate_interval", "1m")
         assert wait_until(lambda: prometheus.query(promql), timeout=10), (title, promql)
+
+
+# ---- the HTML report -------------------------------------------------------------------
+
+
+def render(html, tmp_path):
+    """Headless Chromium: the DOM after scripts ran, a screenshot, and the console."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed")
+    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1200,2400",
+            f"--user-data-dir={tmp_path / 'chromium'}", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run(base + ["--dump-dom", html.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    png = tmp_path / "report.png"
+    shot = subprocess.run(base + [f"--screenshot={png}", html.as_uri()], capture_output=True,
+                          text=True, timeout=120)
+    console = [line for line in (dom.stderr + shot.stderr).splitlines() if "CONSOLE" in line]
+    return dom.stdout, png, console
+
+
+def assert_self_contained(text):
+    lowered = text.lower()
+    for needle in ("<script src", "<link", "@import", "url(", "<img", "<iframe"):
+        assert needle not in lowered, needle
+
+
+def test_html_report_renders_its_charts(run_salvo, demo, script, tmp_path):
+    path = script(CHECKED.format(url=demo.url("/delay/3")).replace(
+        "iterations = 20", "duration = \"3s\""))
+    html = tmp_path / "report.html"
+    r = run_salvo("run", path, "-q", "--out", f"html={html}")
+    assert r.code == 99, r.err
+    text = html.read_text()
+    assert_self_contained(text)
+    assert "Thresholds failed" in text and "p(95)&lt;0.001" in text
+    assert "http_req_duration{expected_response:true}" in text  # sub-metrics are there
+    assert "body &lt;is&gt; &amp; &quot;empty&quot;" in text  # checks, escaped
+    dom, png, console = render(html, tmp_path)
+    assert 'data-charts="4"' in dom, console
+    assert not [c for c in console if "Uncaught" in c or "Error" in c], console
+    assert png.exists() and png.stat().st_size > 20000  # a page with drawings, not blank
+
+
+def test_salvo_report_from_an_export(run_salvo, demo, tmp_path):
+    r = run_salvo("run", "--url", demo.url("/delay/2"), "--vus", 4, "--duration", "3s", "-q")
+    assert r.code == 0, r.err
+    export = tmp_path / "summary.json"
+    export.write_text(json.dumps(r.export))
+    html = tmp_path / "from-export.html"
+    rep = run_salvo("report", export, "-o", html, export=False)
+    assert rep.code == 0, rep.err
+    text = html.read_text()
+    assert_self_contained(text)
+    assert "Passed" in text and demo.url("/delay/2") in text
+    data = json.loads(text.split('id="salvo-data">', 1)[1].split("</script>", 1)[0])
+    assert len(data["timeseries"]["t_s"]) >= 3  # one point a second
+    assert sum(data["timeseries"]["reqs_per_s"]) > 0
+    assert data["distribution"]["percentile"][-1] == 100
+    dom, _, console = render(html, tmp_path)
+    assert 'data-charts="4"' in dom, console
+
+
+def test_salvo_report_refuses_what_is_not_an_export(run_salvo, tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"metrics": {}}')
+    r = run_salvo("report", bad, "-o", tmp_path / "r.html", export=False)
+    assert r.code == 2 and "not a salvo summary export" in r.err
