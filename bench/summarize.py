@@ -12,6 +12,12 @@
       -> one JSON line for an arrival-rate run (salvo --rate RATE/s for DURATION): nginx's
          count and per-second spread from the access-log lines ($msec) between byte
          offsets OFF0 and OFF1, salvo's dropped_iterations and iteration_start_delay
+  summarize.py output EXPORT_JSON TIME_FILE OUTPUT VUS ROUND RC STDERR_FILE OUT_BYTES OUT_SAMPLES SCRAPES_FILE [SNAP_BEFORE SNAP_AFTER]
+      -> one JSON line for an outputs run (salvo --url with OUTPUT: none, prometheus,
+         json or json.gz): the --url figures, the json file's size and samples ("-"
+         when there is no file or no count), the prometheus scrapes (SCRAPES_FILE: one
+         "SECONDS HTTP_CODE BYTES salvo_http_reqs_total" line per scrape) and salvo's
+         stderr (a "samples were left out" warning)
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
   summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx request) counters, JSON
   summarize.py quiet NGINX_PID MAX_WAIT_S THRESHOLD_PCT    -> wait (at most MAX_WAIT_S) until
@@ -306,6 +312,49 @@ def cmd_rate(args):
     print(json.dumps(r))
 
 
+def cmd_output(args):
+    (export_path, time_path, output, vus, rnd, rc, err_path, out_bytes, out_samples,
+     scrapes_path) = args[:10]
+    r = parse_salvo(export_path)
+    d = json.load(open(export_path, encoding="utf-8"))
+    test_s = d.get("salvo", {}).get("duration_ms", 0) / 1000.0
+    try:
+        err = open(err_path, encoding="utf-8", errors="replace").read()
+    except OSError:
+        err = ""
+    lost = [l.strip() for l in err.splitlines() if "left out" in l]
+    lost_n = sum(int(m.group(1)) for l in lost for m in [re.search(r"(\d+) samples were left out", l)] if m)
+    scrapes = []
+    try:
+        for line in open(scrapes_path, encoding="utf-8"):
+            f = line.split()
+            if len(f) >= 4:
+                scrapes.append({"at_s": float(f[0]), "code": f[1], "bytes": int(f[2]),
+                                "http_reqs_total": float(f[3])})
+    except OSError:
+        pass
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    nbytes = None if out_bytes == "-" else int(out_bytes)
+    nsamples = None if out_samples in ("-", "") else int(out_samples)
+    r.update({"tool": "salvo", "scenario": "outputs", "output": output, "conns": int(vus),
+              "round": int(rnd), "rc": int(rc), "cpu_s": cpu,
+              "req_per_cpu_s": r["requests"] / cpu if cpu > 0 else float("nan"),
+              "gen_cpu_pct": 100.0 * cpu / r["elapsed_s"] if r["elapsed_s"] else float("nan"),
+              "test_s": test_s, "out_bytes": nbytes, "out_samples": nsamples,
+              "samples_per_s": nsamples / test_s if nsamples is not None and test_s else None,
+              "samples_per_req": nsamples / r["requests"] if nsamples is not None and r["requests"] else None,
+              "bytes_per_sample": nbytes / nsamples if nbytes is not None and nsamples else None,
+              "lost_samples": lost_n,
+              # every sample the requests made, written or left out, per request
+              "kept_or_lost_per_req": (nsamples + lost_n) / r["requests"]
+              if nsamples is not None and r["requests"] else None,
+              "lost_pct": 100.0 * lost_n / (nsamples + lost_n) if nsamples is not None and nsamples + lost_n else None,
+              "lost_warning": " ".join(lost), "stderr": err.strip()[:2000], "scrapes": scrapes})
+    r.update(snap_deltas(args[10:12], cpu, r["elapsed_s"]))
+    print(json.dumps(r))
+
+
 def fmt(v, spec="{:.0f}"):
     return "-" if v is None else spec.format(v)
 
@@ -503,6 +552,97 @@ def report_rates(runs, lines):
         lines.append("  salvo's request count = nginx's access-log lines = stub_status delta in every run")
 
 
+PROMETHEUS_TARGET = 0.95   # req/CPU-s with --out prometheus over without any output
+OUTPUT_ORDER = ["none", "prometheus", "json", "json.gz"]
+
+
+def report_outputs(runs, lines):
+    outs = sorted({r["output"] for r in runs}, key=lambda o: OUTPUT_ORDER.index(o)
+                  if o in OUTPUT_ORDER else len(OUTPUT_ORDER))
+    vus = sorted({r["conns"] for r in runs})
+    lines.append(f"Outputs (salvo --url .../hello --vus {','.join(map(str, vus))} --workers 1 on CPU 1, "
+                 "with each --out), medians over rounds; ratios against no output:")
+    lines.append(f"{'--out':<10} {'rounds':>6} {'req/s':>9} {'req/CPU-s':>9} {'ratio':>7} {'round by round':>22} "
+                 f"{'user s':>6} {'sys s':>6} {'CPU %':>5} {'RSS MB':>6} {'p99 ms':>7} {'file MB':>8} "
+                 f"{'samples/s':>10} {'smp/req':>7} {'B/smp':>6} {'lost %':>6} {'elapsed':>7}")
+    base = [r for r in runs if r["output"] == "none"]
+    base_med = med(base, "req_per_cpu_s") if base else None
+    base_by_round = {r["round"]: r for r in base}
+    verdicts = []
+    for o in outs:
+        rows = [r for r in runs if r["output"] == o]
+        eff = med(rows, "req_per_cpu_s")
+        ratio = eff / base_med if base_med else float("nan")
+        rr = [r["req_per_cpu_s"] / base_by_round[r["round"]]["req_per_cpu_s"]
+              for r in sorted(rows, key=lambda r: r["round"]) if r["round"] in base_by_round]
+        rr_text = " ".join(f"{x:.2f}x" for x in rr) if o != "none" else "-"
+        has_file = any(r.get("out_bytes") is not None for r in rows)
+        lines.append(f"{o:<10} {len(rows):>6} {med(rows, 'rps'):>9.0f} {eff:>9.0f} {ratio:>6.3f}x {rr_text:>22} "
+                     f"{med(rows, 'user_s'):>6.2f} {med(rows, 'sys_s'):>6.2f} {med(rows, 'gen_cpu_pct'):>5.0f} "
+                     f"{med(rows, 'rss_mb'):>6.1f} {med(rows, 'p99_ms'):>7.3f} "
+                     f"{(fmt(med(rows, 'out_bytes') / 1e6, '{:.1f}') if has_file else '-'):>8} "
+                     f"{(fmt(med(rows, 'samples_per_s')) if has_file else '-'):>10} "
+                     f"{(fmt(med(rows, 'samples_per_req'), '{:.2f}') if has_file else '-'):>7} "
+                     f"{(fmt(med(rows, 'bytes_per_sample'), '{:.1f}') if has_file else '-'):>6} "
+                     f"{(fmt(med(rows, 'lost_pct'), '{:.1f}') if has_file else '-'):>6} {med(rows, 'elapsed_s'):>7.2f}")
+        if o == "prometheus" and base_med:
+            verdicts.append(f"  prometheus / none: req/CPU-s {ratio:.3f}x (target >= {PROMETHEUS_TARGET}x, i.e. within 5%: "
+                            f"{'met' if ratio >= PROMETHEUS_TARGET else 'NOT met'})")
+        elif o in ("json", "json.gz") and base_med:
+            verdicts.append(f"  {o} / none: req/CPU-s {ratio:.3f}x (per-sample stream: no target, measured)")
+    lines.extend(verdicts)
+    lines.append("  ratio = median req/CPU-s over the median without output; round by round = each run over "
+                 "the no-output run of the same round; CPU % = salvo's user+system over its elapsed time; "
+                 "file MB, samples/s (Point lines over the test's duration), samples per request, bytes per sample, "
+                 "lost % = samples left out of the file (salvo's warning) over all samples; elapsed = salvo's wall time "
+                 "(--duration plus start-up and, with a stream, writing what is still queued)")
+    lines.append("Every outputs run:")
+    lines.append(f"{'--out':<10} {'round':>5} {'requests':>9} {'nginx':>9} {'ng-salvo':>8} {'req/CPU-s':>9} "
+                 f"{'user s':>6} {'sys s':>6} {'elapsed':>7} {'RSS MB':>6} {'file bytes':>11} {'samples':>9} "
+                 f"{'scrapes (s:code:bytes:reqs_total)':<40} {'err':>4} {'rc':>3} {'other CPU%':>10} {'steal%':>6}")
+    for r in sorted(runs, key=lambda r: (r["round"], OUTPUT_ORDER.index(r["output"])
+                                         if r["output"] in OUTPUT_ORDER else 9)):
+        sc = " ".join(f"{s['at_s']:.1f}:{s['code']}:{s['bytes']}:{s['http_reqs_total']:.0f}"
+                      for s in r.get("scrapes", [])) or "-"
+        diff = r["server_requests"] - r["requests"] if "server_requests" in r else None
+        lines.append(f"{r['output']:<10} {r['round']:>5} {r['requests']:>9} {fmt(r.get('server_requests')):>9} "
+                     f"{fmt(diff):>8} {r['req_per_cpu_s']:>9.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} "
+                     f"{r['elapsed_s']:>7.2f} {r['rss_mb']:>6.1f} {r['test_s']:>6.2f} {fmt(r.get('out_bytes')):>11} "
+                     f"{fmt(r.get('out_samples')):>9} {fmt(r.get('lost_samples')):>8} "
+                     f"{fmt(r.get('kept_or_lost_per_req'), '{:.2f}'):>9} {sc:<40} {r['errors']:>4} {r['rc']:>3} "
+                     f"{fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
+    counted = [r for r in runs if "server_requests" in r]
+    unequal = [r for r in counted if r["server_requests"] != r["requests"]]
+    if unequal:
+        lines.append("  salvo's request count differs from nginx's stub_status delta in: " + ", ".join(
+            f"--out {r['output']} round {r['round']} (salvo {r['requests']}, nginx {r['server_requests']})"
+            for r in unequal))
+    elif counted:
+        lines.append("  salvo's request count = nginx's stub_status delta in every outputs run")
+    lost = [r for r in runs if r.get("lost_warning")]
+    if lost:
+        lines.append("WARNING: samples left out of the stream (salvo's stderr): " + "; ".join(
+            f"--out {r['output']} round {r['round']}: {r['lost_warning']}" for r in lost))
+    else:
+        lines.append("  no \"samples were left out\" warning on salvo's stderr in any run")
+    other = [r for r in runs if r.get("stderr") and not r.get("lost_warning")]
+    for r in other:
+        lines.append(f"  stderr of --out {r['output']} round {r['round']}: " + r["stderr"].replace("\n", " | ")[:300])
+    longer = [r for r in runs if r.get("test_s") and r["test_s"] > 1.02 * max(x["test_s"] for x in base or runs)]
+    if longer:
+        lines.append("NOTE: the test itself ran longer than the no-output runs (salvo's duration_ms): " + ", ".join(
+            f"--out {r['output']} round {r['round']} {r['test_s']:.2f} s" for r in longer))
+    short = [r for r in runs if r["output"] in ("json", "json.gz") and r.get("out_samples") is None]
+    if short:
+        lines.append("WARNING: json file missing, or not readable to its end: " + ", ".join(
+            f"--out {r['output']} round {r['round']}" for r in short))
+    bad_scrapes = [r for r in runs if r["output"] == "prometheus" and
+                   any(s["code"] != "200" or s["http_reqs_total"] <= 0 for s in r.get("scrapes", []))]
+    if bad_scrapes:
+        lines.append("WARNING: a /metrics scrape failed or had no salvo_http_reqs_total: " + ", ".join(
+            f"round {r['round']}" for r in bad_scrapes))
+
+
 def cmd_report(args):
     path, out, header = args[0], None, []
     rest = args[1:]
@@ -522,6 +662,7 @@ def cmd_report(args):
     script_runs = [r for r in runs if r["scenario"] == "script"]
     memory_runs = [r for r in runs if r["scenario"] == "memory"]
     rate_runs = [r for r in runs if r["scenario"] == "rates"]
+    output_runs = [r for r in runs if r["scenario"] == "outputs"]
     tools = ["wrk", "salvo", "salvo-script"]
     lines = list(header)
     if url_runs:
@@ -536,6 +677,9 @@ def cmd_report(args):
     if rate_runs:
         lines.append("")
         report_rates(rate_runs, lines)
+    if output_runs:
+        lines.append("")
+        report_outputs(output_runs, lines)
     if gen_runs:
         lines.append("")
         lines.append("Every run:")
@@ -559,6 +703,8 @@ def cmd_report(args):
             return f"memory {r['vus']} VUs"
         if r["scenario"] == "rates":
             return f"salvo --rate {r['rate']}/s round {r['round']}"
+        if r["scenario"] == "outputs":
+            return f"salvo --out {r['output']} round {r['round']}"
         where = "script " if r["scenario"] == "script" and r["tool"] == "wrk" else ""
         return f"{where}{r['tool']} c={r['conns']} round {r['round']}"
     noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) > 10 or (r.get("steal_pct") or 0) > 5]
@@ -572,6 +718,8 @@ def cmd_report(args):
     # memory runs finish every iteration, so there the counts must be equal.
     miscounted = [r for r in gen_runs if "server_requests" in r and
                   not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
+    miscounted += [r for r in output_runs if "server_requests" in r and
+                   not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
     miscounted += [r for r in memory_runs + rate_runs if "server_requests" in r and
                    r["server_requests"] != r["requests"]]
     lines.append("")
@@ -605,6 +753,8 @@ def main():
         cmd_sleep(args)
     elif cmd == "rate" and len(args) in (10, 12):
         cmd_rate(args)
+    elif cmd == "output" and len(args) in (10, 12):
+        cmd_output(args)
     elif cmd == "quiet" and len(args) == 3:
         cmd_quiet(args)
     elif cmd == "snap" and len(args) in (1, 2):

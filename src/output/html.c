@@ -13,7 +13,7 @@
 
 #include "output.h"
 
-static void esc(sv_buf_t *b, const char *s)
+void sv_xml_text(sv_buf_t *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
@@ -30,7 +30,10 @@ static void esc(sv_buf_t *b, const char *s)
             sv_buf_printf(b, "&quot;");
             break;
         default:
-            sv_buf_append(b, s, 1);
+            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n')
+                sv_buf_printf(b, " "); /* not allowed in XML 1.0 */
+            else
+                sv_buf_append(b, s, 1);
         }
     }
 }
@@ -97,16 +100,16 @@ static void verdict(sv_buf_t *b, const sv_report_t *r)
                                        : "Passed");
     sv_buf_printf(b, "<p>%s: <code>", r->plan->script ? "Script" : "Target");
     if (r->plan->script)
-        esc(b, r->plan->script);
+        sv_xml_text(b, r->plan->script);
     else if (r->plan->request.url) {
-        esc(b, r->plan->request.method);
+        sv_xml_text(b, r->plan->request.method);
         sv_buf_printf(b, " ");
-        esc(b, r->plan->request.url);
+        sv_xml_text(b, r->plan->request.url);
     }
     sv_buf_printf(b, "</code> · ran %s", dur);
     if (r->aborted) {
         sv_buf_printf(b, " · ");
-        esc(b, r->aborted);
+        sv_xml_text(b, r->aborted);
     }
     sv_buf_printf(b, "</p>\n");
 }
@@ -120,9 +123,9 @@ static void thresholds(sv_buf_t *b, const sv_report_t *r)
     for (size_t i = 0; i < r->n_thresholds; i++) {
         const sv_threshold_result_t *t = &r->thresholds[i];
         sv_buf_printf(b, "<tr><td>");
-        esc(b, t->set->key);
+        sv_xml_text(b, t->set->key);
         sv_buf_printf(b, "</td><td><code>");
-        esc(b, t->t->source);
+        sv_xml_text(b, t->t->source);
         sv_buf_printf(b, "</code></td><td class=\"n\">%s%g</td><td class=\"%s\">%s</td></tr>\n",
                       t->no_data ? "no data " : "", t->observed, t->passed ? "pass" : "fail",
                       t->passed ? "&#10003; pass" : "&#10007; fail");
@@ -135,9 +138,9 @@ static void check_rows(sv_buf_t *b, const sv_group_node_t *g)
     for (size_t i = 0; i < g->n_checks; i++) {
         const sv_check_row_t *c = &g->checks[i];
         sv_buf_printf(b, "<tr><td>");
-        esc(b, g->path);
+        sv_xml_text(b, g->path);
         sv_buf_printf(b, "</td><td>");
-        esc(b, c->name);
+        sv_xml_text(b, c->name);
         sv_buf_printf(b, "</td><td class=\"n\">%llu</td><td class=\"n %s\">%llu</td></tr>\n",
                       (unsigned long long)c->passes, c->fails ? "fail" : "",
                       (unsigned long long)c->fails);
@@ -185,7 +188,7 @@ static void metric_row(sv_buf_t *b, const sv_summary_row_t *row, double seconds)
 {
     const sv_series_t *a = &row->agg;
     sv_buf_printf(b, "<tr%s><td>", row->sub ? " class=\"sub\"" : "");
-    esc(b, row->name);
+    sv_xml_text(b, row->name);
     sv_buf_printf(b, "</td>");
     switch (a->type) {
     case SV_TREND:
@@ -270,7 +273,7 @@ static void configuration(sv_buf_t *b, json_t *export_doc)
     json_t *config = json_object_get(json_object_get(export_doc, "salvo"), "config");
     char *text = json_dumps(config, JSON_INDENT(2));
     sv_buf_printf(b, "<h2>Configuration</h2>\n<pre>");
-    esc(b, text ? text : "{}");
+    sv_xml_text(b, text ? text : "{}");
     sv_buf_printf(b, "</pre>\n");
     free(text);
 }

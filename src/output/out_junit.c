@@ -10,31 +10,6 @@
 #include "output.h"
 #include "output_kinds.h"
 
-static void xml_text(sv_buf_t *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            sv_buf_printf(b, "&amp;");
-            break;
-        case '<':
-            sv_buf_printf(b, "&lt;");
-            break;
-        case '>':
-            sv_buf_printf(b, "&gt;");
-            break;
-        case '"':
-            sv_buf_printf(b, "&quot;");
-            break;
-        default:
-            if ((unsigned char)*s < 0x20 && *s != '\t' && *s != '\n')
-                sv_buf_printf(b, " "); /* not allowed in XML 1.0 */
-            else
-                sv_buf_append(b, s, 1);
-        }
-    }
-}
-
 static int check_path(const char *path, char *err, size_t size)
 {
     FILE *f = fopen(path, "a");
@@ -59,18 +34,18 @@ static void threshold_cases(sv_buf_t *b, const sv_report_t *r, size_t *failures)
     for (size_t i = 0; i < r->n_thresholds; i++) {
         const sv_threshold_result_t *t = &r->thresholds[i];
         sv_buf_printf(b, "    <testcase classname=\"thresholds.");
-        xml_text(b, t->set->key);
+        sv_xml_text(b, t->set->key);
         sv_buf_printf(b, "\" name=\"");
-        xml_text(b, t->t->source);
+        sv_xml_text(b, t->t->source);
         sv_buf_printf(b, "\" time=\"0\">");
         if (!t->passed) {
             (*failures)++;
             char msg[128];
             snprintf(msg, sizeof(msg), "observed %g", t->observed);
             sv_buf_printf(b, "\n      <failure type=\"threshold\" message=\"%s\">", msg);
-            xml_text(b, t->set->key);
+            sv_xml_text(b, t->set->key);
             sv_buf_printf(b, ": ");
-            xml_text(b, t->t->source);
+            sv_xml_text(b, t->t->source);
             sv_buf_printf(b, " failed, %s</failure>\n    ", msg);
         }
         sv_buf_printf(b, "</testcase>\n");
@@ -83,9 +58,9 @@ static size_t check_cases(sv_buf_t *b, const sv_group_node_t *g, size_t *failure
     for (size_t i = 0; i < g->n_checks; i++, n++) {
         const sv_check_row_t *c = &g->checks[i];
         sv_buf_printf(b, "    <testcase classname=\"checks");
-        xml_text(b, g->path);
+        sv_xml_text(b, g->path);
         sv_buf_printf(b, "\" name=\"");
-        xml_text(b, c->name);
+        sv_xml_text(b, c->name);
         sv_buf_printf(b, "\" time=\"0\">");
         if (c->fails) {
             (*failures)++;

@@ -58,6 +58,9 @@ void sv_format_bytes(double bytes, char *out, size_t size);
 
 void sv_output_banner(FILE *f, const sv_plan_t *plan, uint32_t workers);
 void sv_output_summary(FILE *f, const sv_report_t *r);
+/* Appends s with XML/HTML's special characters escaped (and control characters,
+ * which XML 1.0 does not allow, as spaces). */
+void sv_xml_text(sv_buf_t *b, const char *s);
 /* The JSON summary as a document (to json_decref). */
 json_t *sv_output_export_doc(const sv_report_t *r);
 /* Writes the self-contained HTML report of a run: tables from r, charts from the
