@@ -133,6 +133,8 @@ static int report_results(run_args_t *a, sv_report_t *report, bool progress)
     int code = 0;
     if (progress)
         sv_output_progress_done(stdout);
+    /* outputs first: what they could not deliver goes into the summary */
+    report->n_output_notes = sv_outputs_finish(a->outputs, report, &report->output_notes);
     bool handled = false;
     if (a->script) {
         char *json = sv_output_export_json(report);
@@ -146,12 +148,14 @@ static int report_results(run_args_t *a, sv_report_t *report, bool progress)
     }
     if (!handled && !plan->no_summary)
         sv_output_summary(stdout, report);
+    else
+        for (size_t i = 0; i < report->n_output_notes; i++)
+            sv_cli_error("%s", report->output_notes[i]);
     const char *why;
     if (plan->summary_export && sv_output_export(report, plan->summary_export, &why) != 0) {
         sv_cli_error("--summary-export: cannot write \"%s\": %s", plan->summary_export, why);
         code = code ? code : SV_EXIT_USAGE;
     }
-    sv_outputs_finish(a->outputs, report); /* a failure is a warning line */
     return code;
 }
 

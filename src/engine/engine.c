@@ -227,6 +227,32 @@ static void record_tick(sv_engine_t *e, double reqs, uint64_t now)
     e->tick_failed = e->tick_iterations = 0;
 }
 
+/* Per-sample outputs get, once a second, the gauges the collector samples: VUs and
+ * the generator's health (CPU of the last second, worst loop lag so far, per worker). */
+static void gauge_samples(sv_engine_t *e, uint64_t now)
+{
+    if (e->opts->samples == NULL)
+        return;
+    size_t n = 0, cap = 2 + 2 * (size_t)e->n_workers;
+    sv_sample_t *s = sv_xmalloc(cap * sizeof(*s));
+    const sv_series_t *vus = sv_registry_series(e->totals, SV_M_VUS, NULL);
+    const sv_series_t *vus_max = sv_registry_series(e->totals, SV_M_VUS_MAX, NULL);
+    s[n++] = (sv_sample_t){vus, vus->v.gauge.value, now};
+    s[n++] = (sv_sample_t){vus_max, vus_max->v.gauge.value, now};
+    for (uint32_t i = 0; i < e->n_workers; i++) {
+        char worker[16];
+        snprintf(worker, sizeof(worker), "%u", i);
+        sv_tag_t tag = {"worker", worker};
+        const sv_tagset_t *tags = sv_registry_tags(e->health, &tag, 1);
+        sv_series_t *cpu = sv_registry_series(e->health, SV_M_GENERATOR_CPU, tags);
+        sv_series_t *lag = sv_registry_series(e->health, SV_M_GENERATOR_LOOP_LAG, tags);
+        s[n++] = (sv_sample_t){cpu, e->live_health[i].cpu_mean, now};
+        s[n++] = (sv_sample_t){lag, e->live_health[i].lag_max_ms, now};
+    }
+    e->opts->samples(s, n, 0, e->wall_offset_ns, e->opts->period_arg);
+    free(s);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     sv_engine_t *e = sv_container_of(t, sv_engine_t, tick);
@@ -236,6 +262,7 @@ static void on_tick(uv_timer_t *t)
     if (atomic_load(&e->finished_workers) < e->n_workers) {
         sample_vus(e, false);
         sample_cpu(e, now);
+        gauge_samples(e, now);
     }
     progress(e, reqs, now);
     record_tick(e, reqs, now);
@@ -394,6 +421,7 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
     e->scratch = sv_snapshot_new();
     e->duration_so_far = sv_hist_new();
     e->tick_duration = sv_hist_new();
+    e->health = sv_registry_new(e->catalog);
     e->n_workers = sv_engine_workers_for(plan);
     e->workers = sv_xcalloc(e->n_workers, sizeof(*e->workers));
     e->last_cpu_ns = sv_xcalloc(e->n_workers, sizeof(uint64_t));
@@ -441,6 +469,7 @@ static void engine_free(sv_engine_t *e)
     sv_snapshot_free(e->scratch);
     sv_hist_free(e->duration_so_far);
     sv_hist_free(e->tick_duration);
+    sv_registry_free(e->health);
     free(e->last_cpu_ns);
     free(e->cpu_sum);
     free(e->cpu_max);
@@ -495,6 +524,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         sv_snapshot_free(e->scratch);
         sv_hist_free(e->duration_so_far);
         sv_hist_free(e->tick_duration);
+        sv_registry_free(e->health);
         uv_mutex_destroy(&e->abort_lock);
         free(e);
         return SV_EINVAL;

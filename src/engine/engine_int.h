@@ -165,6 +165,7 @@ struct sv_engine {
     sv_tick_t *ticks;                /* the run second by second */
     size_t n_ticks, cap_ticks;
     sv_hist_t *tick_duration; /* http_req_duration of the current second */
+    sv_registry_t *health;    /* per-sample outputs: the generator's gauges */
     uint64_t tick_failed, tick_iterations;
     bool vus_sampled;
 };

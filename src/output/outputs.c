@@ -25,6 +25,8 @@ static const char *const later[] = {
 struct sv_outputs {
     sv_out_t *items;
     size_t n;
+    char **notes; /* from finish */
+    size_t n_notes;
 };
 
 static const sv_out_kind_t *find(const char *spec, const char **arg, char *err, size_t size)
@@ -108,17 +110,20 @@ void sv_outputs_samples(sv_outputs_t *o, const sv_catalog_t *cat, const sv_sampl
             o->items[i].kind->samples(&o->items[i], cat, s, n, lost, wall_offset_ns);
 }
 
-int sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report)
+size_t sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report, char ***notes)
 {
-    int rc = 0;
-    for (size_t i = 0; o && i < o->n; i++) {
+    *notes = NULL;
+    if (o == NULL)
+        return 0;
+    for (size_t i = 0; i < o->n; i++) {
         char err[512];
         if (o->items[i].kind->finish(&o->items[i], report, err, sizeof(err)) != 0) {
-            fprintf(stderr, "salvo: %s\n", err);
-            rc = SV_EIO;
+            o->notes = sv_xrealloc(o->notes, (o->n_notes + 1) * sizeof(*o->notes));
+            o->notes[o->n_notes++] = sv_xstrdup(err);
         }
     }
-    return rc;
+    *notes = o->notes;
+    return o->n_notes;
 }
 
 void sv_outputs_close(sv_outputs_t *o)
@@ -127,6 +132,9 @@ void sv_outputs_close(sv_outputs_t *o)
         return;
     for (size_t i = 0; i < o->n; i++)
         o->items[i].kind->close(&o->items[i]);
+    for (size_t i = 0; i < o->n_notes; i++)
+        free(o->notes[i]);
+    free(o->notes);
     free(o->items);
     free(o);
 }

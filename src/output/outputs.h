@@ -32,8 +32,9 @@ bool sv_outputs_want_samples(const sv_outputs_t *o);
 /* Samples from a worker's period (collector thread). */
 void sv_outputs_samples(sv_outputs_t *o, const sv_catalog_t *cat, const sv_sample_t *s, size_t n,
                         uint64_t lost, uint64_t wall_offset_ns);
-/* The final report. Returns 0, or SV_EIO after a warning line per failed output. */
-int sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report);
+/* The final report: each output finishes (files written, queues drained). Returns
+ * the lines of what went wrong (data dropped, a file not written), kept until close. */
+size_t sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report, char ***notes);
 void sv_outputs_close(sv_outputs_t *o);
 
 #endif

@@ -48,6 +48,8 @@ typedef struct {
     char lag[160];        /* why, when lagging */
     sv_tick_t *ticks;     /* the run second by second (owned by the report) */
     size_t n_ticks;
+    char **output_notes; /* what outputs could not deliver, one line each (not owned) */
+    size_t n_output_notes;
 } sv_report_t;
 
 /* Live figures for the progress line, once a second. */

@@ -333,6 +333,8 @@ void sv_output_summary(FILE *f, const sv_report_t *r)
     print_metrics(f, r);
     print_errors(f, r);
     print_generator(f, r);
+    for (size_t i = 0; i < r->n_output_notes; i++)
+        fprintf(f, INDENT "OUTPUT: %s\n", r->output_notes[i]);
     fputc('\n', f);
     fflush(f);
 }

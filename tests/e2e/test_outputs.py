@@ -167,6 +167,22 @@ def test_json_stream_has_a_point_per_sample(run_salvo, demo, script, tmp_path, s
     assert len(durations) == 20 and all(0 < d < 1000 for d in durations)  # milliseconds
 
 
+def test_json_stream_carries_vus_and_the_generators_health(run_salvo, demo, tmp_path):
+    out = tmp_path / "samples.json"
+    r = run_salvo("run", "--url", demo.url("/delay/2"), "--vus", 3, "--duration", "2500ms",
+                  "-q", "--out", f"json={out}", "--workers", 2)
+    assert r.code == 0, r.err
+    points = [json.loads(line) for line in read_lines(out)]
+    points = [p for p in points if p["type"] == "Point"]
+    vus = [p["data"]["value"] for p in points if p["metric"] == "vus"]
+    assert len(vus) >= 2 and max(vus) == 3  # once a second, as the collector samples it
+    cpu = [p["data"] for p in points if p["metric"] == "salvo_generator_cpu"]
+    assert {c["tags"]["worker"] for c in cpu} == {"0", "1"}
+    assert all(0 <= c["value"] <= 1 for c in cpu)
+    lag = [p for p in points if p["metric"] == "salvo_generator_loop_lag"]
+    assert lag and all(p["data"]["value"] >= 0 for p in lag)
+
+
 def test_csv_stream_parses_back(run_salvo, demo, tmp_path):
     out = tmp_path / "samples.csv"
     r = run_salvo("run", "--url", demo.url(), "--iterations", 15, "-q", "--out", f"csv={out}",
@@ -210,6 +226,7 @@ def test_influxdb_gets_every_point(run_salvo, demo, influx):
     assert reqs > 100
     assert influx.count("http_reqs") == reqs
     assert influx.count("http_req_duration") == reqs
+    assert influx.count("salvo_generator_cpu") > 0  # the generator's health goes along
     tagged = influx.query('SELECT count("value") FROM "http_reqs" GROUP BY "status"')
     series = tagged["results"][0]["series"]
     assert [s["tags"]["status"] for s in series] == ["200"]
@@ -218,8 +235,8 @@ def test_influxdb_gets_every_point(run_salvo, demo, influx):
 def test_a_killed_influxdb_does_not_stop_the_test(salvo, demo, influx, tmp_path):
     export = tmp_path / "export.json"
     proc = subprocess.Popen(
-        [salvo, "run", "--url", demo.url("/delay/5"), "--vus", "5", "--duration", "4s", "-q",
-         "--out", f"influxdb={influx.url()}", "--summary-export", str(export)],
+        [salvo, "run", "--url", demo.url("/delay/5"), "--vus", "5", "--duration", "4s",
+         "--no-progress", "--out", f"influxdb={influx.url()}", "--summary-export", str(export)],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: influx.count("http_reqs") > 0, timeout=10), "no points arrived"
@@ -231,9 +248,10 @@ def test_a_killed_influxdb_does_not_stop_the_test(salvo, demo, influx, tmp_path)
     assert "http_reqs" in out  # the summary is whole
     final = json.loads(export.read_text())
     assert metric(final, "http_reqs", "count") > 0
-    # what could not be written is said, once, with the count
-    lines = [line for line in err.splitlines() if "influxdb" in line]
-    assert len(lines) == 1 and "points were not written" in lines[0], err
+    # what could not be written is said in the summary, once, with the count
+    lines = [line for line in out.splitlines() if "OUTPUT:" in line]
+    assert len(lines) == 1 and "influxdb" in lines[0], out
+    assert "points were not written" in lines[0]
 
 
 def test_unreachable_influxdb_warns_unless_required(run_salvo, demo):
