@@ -12,7 +12,6 @@
 #include "engine_int.h"
 
 #define TICK_MS 1000
-#define TICK_LAG_MS 50
 #define SATURATED_CPU 0.90
 #define LAGGING_MS 10.0
 #define JOIN_SLACK_NS (10 * 1000000ULL) /* a start this close to --start-at is on time */
@@ -199,11 +198,29 @@ static void check_abort_thresholds(sv_engine_t *e, uint64_t now)
     free(res);
 }
 
-/* One second of the run for the charts; the tick's accumulators start over. */
-static void record_tick(sv_engine_t *e, double reqs, uint64_t now)
+/* The last moments of a run (less than a quarter second after the last tick) join
+ * the last second rather than make a point of their own, whose rate would be
+ * measured over too short a time. */
+static bool fold_into_last_tick(sv_engine_t *e, double reqs, uint64_t now)
 {
     double seconds = (double)(now - e->last_tick_ns) / 1e9;
-    if (seconds <= 0)
+    if (e->n_ticks == 0 || seconds >= 0.25)
+        return false;
+    sv_tick_t *t = &e->ticks[e->n_ticks - 1];
+    double before = e->n_ticks > 1 ? e->ticks[e->n_ticks - 2].t_s : 0, span = t->t_s - before;
+    double total = span + seconds;
+    t->reqs_per_s = (t->reqs_per_s * span + reqs) / total;
+    t->failed_per_s = (t->failed_per_s * span + (double)e->tick_failed) / total;
+    t->iterations_per_s = (t->iterations_per_s * span + (double)e->tick_iterations) / total;
+    t->t_s = (double)(now - e->start_ns) / 1e9;
+    return true;
+}
+
+/* One second of the run for the charts; the tick's accumulators start over. */
+static void record_tick(sv_engine_t *e, double reqs, uint64_t now, bool last)
+{
+    double seconds = (double)(now - e->last_tick_ns) / 1e9;
+    if (seconds <= 0 || (last && fold_into_last_tick(e, reqs, now)))
         return;
     if (e->n_ticks == e->cap_ticks) {
         e->cap_ticks = e->cap_ticks ? e->cap_ticks * 2 : 64;
@@ -265,7 +282,7 @@ static void on_tick(uv_timer_t *t)
         gauge_samples(e, now);
     }
     progress(e, reqs, now);
-    record_tick(e, reqs, now);
+    record_tick(e, reqs, now, false);
     if (e->opts->period) {
         sv_report_t so_far = {.plan = e->plan,
                               .catalog = e->catalog,
@@ -335,7 +352,7 @@ static void finish_workers(sv_engine_t *e, uint64_t end)
             absorb(e, w->final);
     }
     collect_ready(e);
-    record_tick(e, fold_interval(e), end);
+    record_tick(e, fold_interval(e), end, true);
 }
 
 static void health_report(sv_engine_t *e, sv_report_t *r)
@@ -536,8 +553,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
         sv_worker_start(&e->workers[i]);
     }
     atomic_store(&e->workers_started, true);
-    /* a little after the workers' once-a-second flush, so each tick sees its second */
-    uv_timer_start(&e->tick, on_tick, TICK_MS + TICK_LAG_MS, TICK_MS);
+    uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     uint64_t end = sv_now_ns();
     if (!e->hard_stop)

@@ -13,6 +13,7 @@
 #include "engine_int.h"
 
 #define FLUSH_MS 1000
+#define FLUSH_LEAD_MS 50
 #define HEALTH_MS 100
 #define MAX_QUEUE (1u << 20)
 
@@ -707,7 +708,8 @@ static void worker_main(void *arg)
 {
     sv_worker_t *w = arg;
     sv_engine_t *e = w->engine;
-    uv_timer_start(&w->flush_timer, on_flush, FLUSH_MS, FLUSH_MS);
+    /* a little before the collector's tick, so each tick sees the second that ended */
+    uv_timer_start(&w->flush_timer, on_flush, FLUSH_MS - FLUSH_LEAD_MS, FLUSH_MS);
     w->next_health_ns = sv_now_ns() + HEALTH_MS * 1000000ULL;
     uv_timer_start(&w->health_timer, on_health, HEALTH_MS, HEALTH_MS);
 
