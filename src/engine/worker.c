@@ -606,12 +606,15 @@ static void scenario_start(sv_wscenario_t *sc)
     scenario_check_done(sc);
 }
 
+static void scenario_schedule(sv_wscenario_t *sc);
+
 static void on_start_time(uv_timer_t *t)
 {
-    scenario_start(sv_container_of(t, sv_wscenario_t, start_timer));
+    scenario_schedule(sv_container_of(t, sv_wscenario_t, start_timer));
 }
 
-/* Starts the scenario now, or at its startTime. */
+/* Starts the scenario now, or at its startTime (never early: libuv's millisecond
+ * timers can fire a little before their time, so this checks again). */
 static void scenario_schedule(sv_wscenario_t *sc)
 {
     uint64_t now = sv_now_ns();
