@@ -12,12 +12,19 @@
       -> one JSON line for an arrival-rate run (salvo --rate RATE/s for DURATION): nginx's
          count and per-second spread from the access-log lines ($msec) between byte
          offsets OFF0 and OFF1, salvo's dropped_iterations and iteration_start_delay
-  summarize.py output EXPORT_JSON TIME_FILE OUTPUT VUS ROUND RC STDERR_FILE OUT_BYTES OUT_SAMPLES SCRAPES_FILE [SNAP_BEFORE SNAP_AFTER]
+  summarize.py output EXPORT_JSON TIME_FILE OUTPUT VUS DURATION ROUND RC STDERR_FILE OUT_BYTES OUT_SAMPLES SCRAPES_FILE THREADS_FILE [SNAP_BEFORE SNAP_AFTER]
       -> one JSON line for an outputs run (salvo --url with OUTPUT: none, prometheus,
-         json or json.gz): the --url figures, the json file's size and samples ("-"
-         when there is no file or no count), the prometheus scrapes (SCRAPES_FILE: one
-         "SECONDS HTTP_CODE BYTES salvo_http_reqs_total" line per scrape) and salvo's
-         stderr (a "samples were left out" warning)
+         json or json.gz, for DURATION): the --url figures, the json file's size and
+         samples ("-" when there is no file or no count), the prometheus scrapes
+         (SCRAPES_FILE: one "SECONDS HTTP_CODE BYTES salvo_http_reqs_total" line per
+         scrape), salvo's stderr (a "samples were left out" warning) and each
+         thread's time on CPU shortly before the end (THREADS_FILE: "TID NS" lines
+         from /proc/PID/task/TID/schedstat, then "at SECONDS pid PID"). req/s is
+         requests / DURATION: with a json stream salvo's own duration_ms (and so its
+         http_reqs rate) includes time the collector spent writing after the load
+         stopped.
+  summarize.py threads PID START_EPOCH_S AT_S -> at START_EPOCH_S + AT_S, each thread of PID
+      and its time on CPU ("TID NS" lines, /proc/PID/task/TID/schedstat), then "at S pid PID"
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
   summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx request) counters, JSON
   summarize.py quiet NGINX_PID MAX_WAIT_S THRESHOLD_PCT    -> wait (at most MAX_WAIT_S) until
@@ -164,6 +171,23 @@ def cmd_quiet(args):
             print(f"bench: other processes use {other:.0f}% of a CPU; waiting up to {max_wait:.0f} s "
                   "for them to finish", file=sys.stderr)
             waited = True
+
+
+def cmd_threads(args):
+    pid, start, at = int(args[0]), float(args[1]), float(args[2])
+    time.sleep(max(0.0, start + at - time.time()))
+    now = time.time()
+    try:
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        tids = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="utf-8") as f:
+                print(tid, f.read().split()[0])
+        except (OSError, IndexError):
+            pass
+    print(f"at {now - start:.2f} pid {pid}")
 
 
 def take_option(args, name, default):
@@ -313,9 +337,12 @@ def cmd_rate(args):
 
 
 def cmd_output(args):
-    (export_path, time_path, output, vus, rnd, rc, err_path, out_bytes, out_samples,
-     scrapes_path) = args[:10]
+    (export_path, time_path, output, vus, duration, rnd, rc, err_path, out_bytes, out_samples,
+     scrapes_path, threads_path) = args[:12]
+    dur_s = parse_duration_s(duration)
     r = parse_salvo(export_path)
+    r["salvo_rps"] = r["rps"]
+    r["rps"] = r["requests"] / dur_s
     d = json.load(open(export_path, encoding="utf-8"))
     test_s = d.get("salvo", {}).get("duration_ms", 0) / 1000.0
     try:
@@ -333,6 +360,27 @@ def cmd_output(args):
                                 "http_reqs_total": float(f[3])})
     except OSError:
         pass
+    # Threads' CPU at the sample: the worker is the busiest thread other than the main
+    # one (--workers 1); the rest (the collector on the main thread, an output's own
+    # thread) is what the outputs and the collection cost.
+    threads, at_s, pid = {}, None, None
+    try:
+        for line in open(threads_path, encoding="utf-8"):
+            f = line.split()
+            if len(f) == 4 and f[0] == "at":
+                at_s, pid = float(f[1]), int(f[3])
+            elif len(f) == 2 and f[1].isdigit():
+                threads[int(f[0])] = int(f[1]) / 1e6
+    except (OSError, ValueError):
+        pass
+    others = {t: ms for t, ms in threads.items() if t != pid}
+    worker_tid = max(others, key=others.get) if others else None
+    r.update({"threads_at_s": at_s, "threads_n": len(threads),
+              "worker_ms": others.get(worker_tid) if worker_tid else None,
+              "main_ms": threads.get(pid) if pid in threads else None,
+              "other_threads_ms": sum(ms for t, ms in others.items() if t != worker_tid) if others else None})
+    if r["main_ms"] is not None and at_s:
+        r["nonworker_ms_per_s"] = (r["main_ms"] + (r["other_threads_ms"] or 0)) / at_s
     r.update(parse_time(time_path))
     cpu = r["user_s"] + r["sys_s"]
     nbytes = None if out_bytes == "-" else int(out_bytes)
@@ -341,8 +389,8 @@ def cmd_output(args):
               "round": int(rnd), "rc": int(rc), "cpu_s": cpu,
               "req_per_cpu_s": r["requests"] / cpu if cpu > 0 else float("nan"),
               "gen_cpu_pct": 100.0 * cpu / r["elapsed_s"] if r["elapsed_s"] else float("nan"),
-              "test_s": test_s, "out_bytes": nbytes, "out_samples": nsamples,
-              "samples_per_s": nsamples / test_s if nsamples is not None and test_s else None,
+              "duration_s": dur_s, "test_s": test_s, "out_bytes": nbytes, "out_samples": nsamples,
+              "samples_per_s": nsamples / dur_s if nsamples is not None else None,
               "samples_per_req": nsamples / r["requests"] if nsamples is not None and r["requests"] else None,
               "bytes_per_sample": nbytes / nsamples if nbytes is not None and nsamples else None,
               "lost_samples": lost_n,
@@ -351,7 +399,7 @@ def cmd_output(args):
               if nsamples is not None and r["requests"] else None,
               "lost_pct": 100.0 * lost_n / (nsamples + lost_n) if nsamples is not None and nsamples + lost_n else None,
               "lost_warning": " ".join(lost), "stderr": err.strip()[:2000], "scrapes": scrapes})
-    r.update(snap_deltas(args[10:12], cpu, r["elapsed_s"]))
+    r.update(snap_deltas(args[12:14], cpu, r["elapsed_s"]))
     print(json.dumps(r))
 
 
@@ -564,7 +612,7 @@ def report_outputs(runs, lines):
                  "with each --out), medians over rounds; ratios against no output:")
     lines.append(f"{'--out':<10} {'rounds':>6} {'req/s':>9} {'req/CPU-s':>9} {'ratio':>7} {'round by round':>22} "
                  f"{'user s':>6} {'sys s':>6} {'CPU %':>5} {'RSS MB':>6} {'p99 ms':>7} {'file MB':>8} "
-                 f"{'samples/s':>10} {'smp/req':>7} {'B/smp':>6} {'lost %':>6} {'elapsed':>7}")
+                 f"{'samples/s':>10} {'smp/req':>7} {'B/smp':>6} {'lost %':>6} {'elapsed':>7} {'non-worker ms/s':>15}")
     base = [r for r in runs if r["output"] == "none"]
     base_med = med(base, "req_per_cpu_s") if base else None
     base_by_round = {r["round"]: r for r in base}
@@ -584,18 +632,33 @@ def report_outputs(runs, lines):
                      f"{(fmt(med(rows, 'samples_per_s')) if has_file else '-'):>10} "
                      f"{(fmt(med(rows, 'samples_per_req'), '{:.2f}') if has_file else '-'):>7} "
                      f"{(fmt(med(rows, 'bytes_per_sample'), '{:.1f}') if has_file else '-'):>6} "
-                     f"{(fmt(med(rows, 'lost_pct'), '{:.1f}') if has_file else '-'):>6} {med(rows, 'elapsed_s'):>7.2f}")
+                     f"{(fmt(med(rows, 'lost_pct'), '{:.1f}') if has_file else '-'):>6} {med(rows, 'elapsed_s'):>7.2f} "
+                     f"{med(rows, 'nonworker_ms_per_s'):>15.2f}")
         if o == "prometheus" and base_med:
             verdicts.append(f"  prometheus / none: req/CPU-s {ratio:.3f}x (target >= {PROMETHEUS_TARGET}x, i.e. within 5%: "
-                            f"{'met' if ratio >= PROMETHEUS_TARGET else 'NOT met'})")
+                            f"{'met' if ratio >= PROMETHEUS_TARGET else 'NOT met'}); round by round median "
+                            f"{statistics.median(rr) if rr else float('nan'):.3f}x")
+            # The same cost measured directly: the CPU of the threads that are not the
+            # worker (collector, prometheus server), with and without the output, over
+            # salvo's whole CPU per second of the no-output runs.
+            nw, nw0 = med(rows, "nonworker_ms_per_s"), med(base, "nonworker_ms_per_s")
+            total_ms_s = 1000.0 * med(base, "cpu_s") / med(base, "elapsed_s")
+            if nw == nw and nw0 == nw0 and total_ms_s:
+                verdicts.append(f"  prometheus's own CPU (non-worker threads, medians): {nw:.2f} ms/s against {nw0:.2f} "
+                                f"ms/s without output: +{nw - nw0:.2f} ms per second = {100.0 * (nw - nw0) / total_ms_s:.3f}% "
+                                f"of salvo's CPU ({total_ms_s:.0f} ms/s); the worker does the same work either way")
         elif o in ("json", "json.gz") and base_med:
             verdicts.append(f"  {o} / none: req/CPU-s {ratio:.3f}x (per-sample stream: no target, measured)")
     lines.extend(verdicts)
     lines.append("  ratio = median req/CPU-s over the median without output; round by round = each run over "
                  "the no-output run of the same round; CPU % = salvo's user+system over its elapsed time; "
-                 "file MB, samples/s (Point lines over the test's duration), samples per request, bytes per sample, "
+                 "req/s = requests / --duration; "
+                 "file MB, samples/s (Point lines in the file / --duration), samples per request (in the file), bytes per sample, "
                  "lost % = samples left out of the file (salvo's warning) over all samples; elapsed = salvo's wall time "
-                 "(--duration plus start-up and, with a stream, writing what is still queued)")
+                 "(--duration plus start-up and, with a stream, writing what is still queued); non-worker ms/s = CPU "
+                 "time of salvo's threads other than the worker (the collector on the main thread, the prometheus "
+                 "server's thread) per second of the run, from /proc/PID/task/*/schedstat a second before the "
+                 "end: what collecting and the outputs cost, free of the worker's noise")
     lines.append("Every outputs run:")
     lines.append(f"{'--out':<10} {'round':>5} {'requests':>9} {'nginx':>9} {'ng-salvo':>8} {'req/CPU-s':>9} "
                  f"{'user s':>6} {'sys s':>6} {'elapsed':>7} {'RSS MB':>6} {'file bytes':>11} {'samples':>9} "
@@ -607,7 +670,9 @@ def report_outputs(runs, lines):
         diff = r["server_requests"] - r["requests"] if "server_requests" in r else None
         lines.append(f"{r['output']:<10} {r['round']:>5} {r['requests']:>9} {fmt(r.get('server_requests')):>9} "
                      f"{fmt(diff):>8} {r['req_per_cpu_s']:>9.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} "
-                     f"{r['elapsed_s']:>7.2f} {r['rss_mb']:>6.1f} {r['test_s']:>6.2f} {fmt(r.get('out_bytes')):>11} "
+                     f"{r['elapsed_s']:>7.2f} {r['rss_mb']:>6.1f} {r['test_s']:>6.2f} {fmt(r.get('worker_ms')):>9} "
+                     f"{fmt(r.get('main_ms'), '{:.1f}'):>8} {fmt(r.get('other_threads_ms'), '{:.1f}'):>8} "
+                     f"{fmt(r.get('out_bytes')):>11} "
                      f"{fmt(r.get('out_samples')):>9} {fmt(r.get('lost_samples')):>8} "
                      f"{fmt(r.get('kept_or_lost_per_req'), '{:.2f}'):>9} {sc:<40} {r['errors']:>4} {r['rc']:>3} "
                      f"{fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
@@ -628,10 +693,11 @@ def report_outputs(runs, lines):
     other = [r for r in runs if r.get("stderr") and not r.get("lost_warning")]
     for r in other:
         lines.append(f"  stderr of --out {r['output']} round {r['round']}: " + r["stderr"].replace("\n", " | ")[:300])
-    longer = [r for r in runs if r.get("test_s") and r["test_s"] > 1.02 * max(x["test_s"] for x in base or runs)]
+    longer = [r for r in runs if r.get("test_s") and r["test_s"] > r.get("duration_s", r["test_s"]) + 0.1]
     if longer:
-        lines.append("NOTE: the test itself ran longer than the no-output runs (salvo's duration_ms): " + ", ".join(
-            f"--out {r['output']} round {r['round']} {r['test_s']:.2f} s" for r in longer))
+        lines.append("NOTE: salvo's test duration (duration_ms, the divisor of its http_reqs rate) exceeds --duration "
+                     "by more than 0.1 s in: " + ", ".join(
+                         f"--out {r['output']} round {r['round']} ({r['test_s']:.2f} s)" for r in longer))
     short = [r for r in runs if r["output"] in ("json", "json.gz") and r.get("out_samples") is None]
     if short:
         lines.append("WARNING: json file missing, or not readable to its end: " + ", ".join(
@@ -753,8 +819,10 @@ def main():
         cmd_sleep(args)
     elif cmd == "rate" and len(args) in (10, 12):
         cmd_rate(args)
-    elif cmd == "output" and len(args) in (10, 12):
+    elif cmd == "output" and len(args) in (12, 14):
         cmd_output(args)
+    elif cmd == "threads" and len(args) == 3:
+        cmd_threads(args)
     elif cmd == "quiet" and len(args) == 3:
         cmd_quiet(args)
     elif cmd == "snap" and len(args) in (1, 2):

@@ -341,18 +341,19 @@ void sv_engine_abort(sv_engine_t *e, const char *reason)
  * to the timeline too. */
 static void finish_workers(sv_engine_t *e, uint64_t end)
 {
+    for (uint32_t i = 0; i < e->n_workers && !e->hard_stop; i++)
+        uv_thread_join(&e->workers[i].thread);
+    collect_ready(e); /* older than the finals: per-sample outputs stay in time order */
     for (uint32_t i = 0; i < e->n_workers; i++) {
         sv_worker_t *w = &e->workers[i];
-        if (!e->hard_stop)
-            uv_thread_join(&w->thread);
         uv_mutex_lock(&w->lock);
         bool finished = w->finished && !e->hard_stop;
         uv_mutex_unlock(&w->lock);
         if (finished)
             absorb(e, w->final);
     }
-    collect_ready(e);
-    record_tick(e, fold_interval(e), end, true);
+    /* the collector may have ticked after the load ended: the rest joins that tick */
+    record_tick(e, fold_interval(e), SV_MAX(end, e->last_tick_ns + 1), true);
 }
 
 static void health_report(sv_engine_t *e, sv_report_t *r)
@@ -494,6 +495,20 @@ static void engine_free(sv_engine_t *e)
     free(e);
 }
 
+/* When the load ended: the last worker's end, not when the collector got to it (it
+ * may have been busy writing an output). After a hard stop, now. */
+static uint64_t run_end(sv_engine_t *e)
+{
+    uint64_t end = 0, now = sv_now_ns();
+    for (uint32_t i = 0; i < e->n_workers && !e->hard_stop; i++) {
+        uint64_t t = atomic_load(&e->workers[i].finished_ns);
+        if (t == 0)
+            return now;
+        end = SV_MAX(end, t);
+    }
+    return end ? end : now;
+}
+
 static uint64_t wall_ns(void)
 {
     struct timespec ts;
@@ -555,7 +570,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
     atomic_store(&e->workers_started, true);
     uv_timer_start(&e->tick, on_tick, TICK_MS, TICK_MS);
     uv_run(&e->loop, UV_RUN_DEFAULT);
-    uint64_t end = sv_now_ns();
+    uint64_t end = run_end(e);
     if (!e->hard_stop)
         sv_control_close(e);
     if (!e->vus_sampled)

@@ -125,6 +125,7 @@ struct sv_worker {
     atomic_uint vus_active, vus_peak, vus_max;
     atomic_uint_fast64_t cpu_ns;
     atomic_uint_fast64_t lag_max_us;
+    atomic_uint_fast64_t finished_ns; /* when its last scenario ended; 0 before */
 };
 
 struct sv_engine {

@@ -666,6 +666,7 @@ static void on_wake(uv_async_t *a)
 
 static void worker_finish(sv_worker_t *w)
 {
+    atomic_store(&w->finished_ns, sv_now_ns());
     w->final = sv_snapshot_new();
     sv_registry_take(w->reg, w->final);
     for (size_t s = 0; s < w->n_scenarios; s++) {

@@ -88,8 +88,8 @@ static int stream_finish(sv_out_t *o, const char *kind, char *err, size_t size)
         rc = SV_EIO;
     } else if (st->lost) {
         snprintf(err, size,
-                 "--out %s=%s: %llu samples were left out (more than the generator keeps "
-                 "a second); the summary has them all",
+                 "--out %s=%s: %llu samples were left out (more than a worker keeps while "
+                 "the output catches up: 4 Mi); the summary has them all",
                  kind, st->path, (unsigned long long)st->lost);
         rc = SV_EIO;
     }
