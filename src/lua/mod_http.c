@@ -17,7 +17,6 @@
 #define RESPONSE_MT "salvo.response"
 #define CACHE_SLOTS 256
 #define MAX_EXPECTED 16
-#define DEFAULT_REDIRECTS 10
 
 enum { RT_TEXT, RT_BINARY, RT_NONE };
 
@@ -135,12 +134,11 @@ static void read_expected(lua_State *L, int idx, call_opts_t *o)
     }
 }
 
-static void read_opts(lua_State *L, int params, call_opts_t *o)
+static void read_opts(lua_State *L, const sv_plan_t *plan, int params, call_opts_t *o)
 {
-    const sv_plan_t *plan = sv_lua_state_of(L)->host->plan;
     *o = (call_opts_t){
-        .redirects_left = plan ? plan->max_redirects : DEFAULT_REDIRECTS,
-        .response_type = plan && plan->discard_response_bodies ? RT_NONE : RT_TEXT,
+        .redirects_left = plan->max_redirects,
+        .response_type = plan->discard_response_bodies ? RT_NONE : RT_TEXT,
     };
     if (params == 0)
         return;
@@ -287,15 +285,15 @@ static const char *build_body(lua_State *L, int body_idx, int params, sv_buf_t *
 }
 
 /* The userAgent option's header, unless the call sets its own (h has room for one). */
-static size_t add_user_agent(lua_State *L, sv_http_header_t *h, size_t n)
+static size_t add_user_agent(const sv_plan_t *plan, sv_http_header_t *h, size_t n)
 {
-    const sv_plan_t *plan = sv_lua_state_of(L)->host->plan;
-    if (plan && plan->user_agent && !sv_http_has_header(h, n, "User-Agent"))
+    if (plan->user_agent && !sv_http_has_header(h, n, "User-Agent"))
         h[n++] = (sv_http_header_t){"User-Agent", plan->user_agent};
     return n;
 }
 
-static cached_req_t *cached(lua_State *L, const char *method, const char *url)
+static cached_req_t *cached(lua_State *L, const sv_plan_t *plan, const char *method,
+                            const char *url)
 {
     req_cache_t *c = cache_of(L);
     size_t url_len = strlen(url);
@@ -308,7 +306,7 @@ static cached_req_t *cached(lua_State *L, const char *method, const char *url)
     cached_req_t *e = sv_xcalloc(1, sizeof(*e));
     const char *why;
     sv_http_header_t ua[1];
-    size_t n = add_user_agent(L, ua, 0);
+    size_t n = add_user_agent(plan, ua, 0);
     if (sv_http_request_init(&e->req, method, url, ua, n, NULL, 0, &why) != 0) {
         free(e);
         luaL_error(L, "invalid request to \"%s\": %s", url, why);
@@ -604,7 +602,8 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
                    url);
     call_reset(c);
     c->vu = vu;
-    read_opts(L, params, &c->opts);
+    const sv_plan_t *plan = vu->s->host->plan;
+    read_opts(L, plan, params, &c->opts);
     c->url = sv_xstrdup(url);
 
     sv_buf_t body, cookies;
@@ -622,15 +621,17 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     if (cookies.len)
         headers[n++] = (sv_http_header_t){"Cookie", cookies.data};
 
-    cached_req_t *e = n == 0 && !has_body ? cached(L, method, url) : NULL;
-    n = add_user_agent(L, headers, n);
+    cached_req_t *e = n == 0 && !has_body ? cached(L, plan, method, url) : NULL;
     const char *why = NULL;
     if (e) {
-        c->use = &e->req;
-    } else if (sv_http_request_init(&c->req, method, url, headers, n, body.data, body.len, &why) ==
-               0) {
-        c->owned = true;
-        c->use = &c->req;
+        c->use = &e->req; /* built with the userAgent option already */
+    } else {
+        n = add_user_agent(plan, headers, n);
+        if (sv_http_request_init(&c->req, method, url, headers, n, body.data, body.len, &why) ==
+            0) {
+            c->owned = true;
+            c->use = &c->req;
+        }
     }
     sv_buf_free(&body);
     sv_buf_free(&cookies);
@@ -638,10 +639,10 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     if (c->use == NULL)
         luaL_error(L, "invalid request to \"%s\": %s", url, why);
     c->send = (sv_http_send_opts_t){
-        .timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : vu->s->host->plan->timeout_ns,
+        .timeout_ns = c->opts.timeout_ns ? c->opts.timeout_ns : plan->timeout_ns,
         .keep_head = true, /* headers, cookies and redirects read it */
         .keep_body = c->opts.response_type != RT_NONE,
-        .close_after = vu->s->host->plan && vu->s->host->plan->no_connection_reuse,
+        .close_after = plan->no_connection_reuse,
     };
     bool custom_tags = false;
     if (params) {
