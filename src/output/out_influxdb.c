@@ -19,7 +19,7 @@
 #define DRAIN_NS (10 * SV_NS_PER_S) /* at the end, how long the queue may take to go */
 
 typedef struct {
-    char *url;
+    char *label; /* "--out influxdb=URL", for messages */
     sv_sender_t *sender;
     sv_buf_t batch; /* the collector's batch being filled */
     uint64_t points;
@@ -111,7 +111,7 @@ static int influx_open(sv_out_t *o, const char *arg, char *err, size_t size)
         free(x);
         return SV_EINVAL;
     }
-    x->url = sv_xstrdup(arg);
+    x->label = sv_xasprintf("--out influxdb=%s", arg);
     sv_buf_init(&x->batch, SIZE_MAX);
     o->state = x;
     return 0;
@@ -146,16 +146,7 @@ static int influx_finish(sv_out_t *o, const sv_report_t *report, char *err, size
 {
     influx_t *x = o->state;
     push_batch(x);
-    uint64_t sent;
-    char why[160];
-    uint64_t dropped = sv_sender_finish(x->sender, DRAIN_NS, &sent, why, sizeof(why));
-    if (dropped == 0)
-        return 0;
-    snprintf(err, size,
-             "--out influxdb=%s: %llu of %llu points were not written (last error: %s); the "
-             "summary has them all",
-             x->url, (unsigned long long)dropped, (unsigned long long)(dropped + sent), why);
-    return SV_EIO;
+    return sv_sender_finish(x->sender, DRAIN_NS, x->label, "points", err, size);
 }
 
 static void influx_close(sv_out_t *o)
@@ -163,7 +154,7 @@ static void influx_close(sv_out_t *o)
     influx_t *x = o->state;
     sv_sender_free(x->sender);
     sv_buf_free(&x->batch);
-    free(x->url);
+    free(x->label);
     free(x);
 }
 

@@ -24,10 +24,10 @@
 #define DRAIN_NS (10 * SV_NS_PER_S)
 
 typedef struct {
-    char *url;
+    char *label; /* "--out prometheus-rw=URL", for messages */
     sv_sender_t *sender;
     /* while encoding one push */
-    sv_buf_t request, series, label;
+    sv_buf_t request, series, sub; /* sub: a Label or Sample being encoded */
     uint64_t n_series;
     int64_t now_ms;
 } rw_t;
@@ -78,10 +78,10 @@ static int by_name(const void *a, const void *b)
 
 static void add_label(rw_t *x, const char *name, const char *value)
 {
-    sv_buf_reset(&x->label);
-    field_bytes(&x->label, 1, name, strlen(name));
-    field_bytes(&x->label, 2, value, strlen(value));
-    field_bytes(&x->series, 1, x->label.data, x->label.len);
+    sv_buf_reset(&x->sub);
+    field_bytes(&x->sub, 1, name, strlen(name));
+    field_bytes(&x->sub, 2, value, strlen(value));
+    field_bytes(&x->series, 1, x->sub.data, x->sub.len);
 }
 
 /* One TimeSeries: __name__ and the tags as labels, sorted by name as remote write
@@ -111,10 +111,10 @@ static void rw_sample(const sv_prom_sample_t *s, void *arg)
         add_label(x, labels[i].name, labels[i].value);
         free(labels[i].name);
     }
-    sv_buf_reset(&x->label);
-    field_double(&x->label, 1, s->value);
-    field_varint(&x->label, 2, (uint64_t)x->now_ms);
-    field_bytes(&x->series, 2, x->label.data, x->label.len);
+    sv_buf_reset(&x->sub);
+    field_double(&x->sub, 1, s->value);
+    field_varint(&x->sub, 2, (uint64_t)x->now_ms);
+    field_bytes(&x->series, 2, x->sub.data, x->sub.len);
     field_bytes(&x->request, 1, x->series.data, x->series.len);
     x->n_series++;
 }
@@ -188,10 +188,10 @@ static int rw_open(sv_out_t *o, const char *arg, char *err, size_t size)
         free(x);
         return SV_EINVAL;
     }
-    x->url = sv_xstrdup(arg);
+    x->label = sv_xasprintf("--out prometheus-rw=%s", arg);
     sv_buf_init(&x->request, SIZE_MAX);
     sv_buf_init(&x->series, SIZE_MAX);
-    sv_buf_init(&x->label, SIZE_MAX);
+    sv_buf_init(&x->sub, SIZE_MAX);
     o->state = x;
     return 0;
 }
@@ -205,16 +205,7 @@ static int rw_finish(sv_out_t *o, const sv_report_t *report, char *err, size_t s
 {
     rw_t *x = o->state;
     push(x, report);
-    uint64_t sent;
-    char why[160];
-    uint64_t dropped = sv_sender_finish(x->sender, DRAIN_NS, &sent, why, sizeof(why));
-    if (dropped == 0)
-        return 0;
-    snprintf(err, size,
-             "--out prometheus-rw=%s: %llu of %llu series samples were not written (last "
-             "error: %s); the summary has them all",
-             x->url, (unsigned long long)dropped, (unsigned long long)(dropped + sent), why);
-    return SV_EIO;
+    return sv_sender_finish(x->sender, DRAIN_NS, x->label, "series samples", err, size);
 }
 
 static void rw_close(sv_out_t *o)
@@ -223,8 +214,8 @@ static void rw_close(sv_out_t *o)
     sv_sender_free(x->sender);
     sv_buf_free(&x->request);
     sv_buf_free(&x->series);
-    sv_buf_free(&x->label);
-    free(x->url);
+    sv_buf_free(&x->sub);
+    free(x->label);
     free(x);
 }
 

@@ -249,12 +249,17 @@ static void stop(sv_sender_t *s, uint64_t drain_ns)
         uv_thread_join(&s->thread);
 }
 
-uint64_t sv_sender_finish(sv_sender_t *s, uint64_t drain_ns, uint64_t *sent, char *why, size_t size)
+int sv_sender_finish(sv_sender_t *s, uint64_t drain_ns, const char *label, const char *unit,
+                     char *err, size_t size)
 {
     stop(s, drain_ns);
-    *sent = s->sent;
-    snprintf(why, size, "%s", s->last_error[0] ? s->last_error : "the queue was full");
-    return s->dropped;
+    if (s->dropped == 0)
+        return 0;
+    snprintf(err, size,
+             "%s: %llu of %llu %s were not written (last error: %s); the summary has them all",
+             label, (unsigned long long)s->dropped, (unsigned long long)(s->dropped + s->sent),
+             unit, s->last_error[0] ? s->last_error : "the queue was full");
+    return SV_EIO;
 }
 
 void sv_sender_free(sv_sender_t *s)

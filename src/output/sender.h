@@ -31,10 +31,11 @@ int sv_sender_get(sv_sender_t *s, const char *path, char *why, size_t size);
 void sv_sender_push(sv_sender_t *s, sv_buf_t *body, uint64_t items);
 /* Counts items lost before they reached the sender (e.g. samples over a cap). */
 void sv_sender_lost(sv_sender_t *s, uint64_t items);
-/* Lets the queue drain for at most drain_ns, then stops. Returns the items that were
- * not delivered, with *sent the ones that were and the last error in why. */
-uint64_t sv_sender_finish(sv_sender_t *s, uint64_t drain_ns, uint64_t *sent, char *why,
-                          size_t size);
+/* Lets the queue drain for at most drain_ns, then stops. 0 when every item was
+ * delivered; else SV_EIO with one line in err: "LABEL: N of M UNIT were not written
+ * (last error: …); the summary has them all". */
+int sv_sender_finish(sv_sender_t *s, uint64_t drain_ns, const char *label, const char *unit,
+                     char *err, size_t size);
 /* Stops (dropping what is queued) and frees. */
 void sv_sender_free(sv_sender_t *s);
 
