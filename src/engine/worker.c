@@ -62,6 +62,26 @@ static void on_health(uv_timer_t *t)
     w->next_health_ns = now + HEALTH_MS * 1000000ULL;
 }
 
+/* ---- timers -------------------------------------------------------------------------- */
+
+/* Arms a one-shot libuv timer for monotonic time at_ns (at once if past). libuv counts
+ * whole milliseconds from a loop clock that may lag, so it can fire up to a
+ * millisecond early: callbacks that must not be early check with reached(). */
+static void arm_at(uv_timer_t *t, uv_timer_cb cb, uint64_t at_ns)
+{
+    uint64_t now = sv_now_ns();
+    uv_timer_start(t, cb, at_ns > now ? (at_ns - now + 999999) / 1000000 : 0, 0);
+}
+
+/* Whether at_ns has come; if not, the timer is armed again for it. */
+static bool reached(uv_timer_t *t, uv_timer_cb cb, uint64_t at_ns)
+{
+    if (sv_now_ns() >= at_ns)
+        return true;
+    arm_at(t, cb, at_ns);
+    return false;
+}
+
 /* ---- VUs and iterations ---------------------------------------------------------- */
 
 /* Active VUs: published for the collector's once-a-second sample; the peak is
@@ -233,11 +253,8 @@ static void arm_ramp_down(sv_wscenario_t *sc)
     for (uint32_t i = sc->want_vus; i < sc->n_vus; i++)
         if (sc->vus[i]->busy && sc->vus[i]->retire_at_ns)
             next = SV_MIN(next, sc->vus[i]->retire_at_ns);
-    if (next == UINT64_MAX)
-        return;
-    uint64_t now = sv_now_ns();
-    uint64_t ms = next > now ? (next - now + 999999) / 1000000 : 0;
-    uv_timer_start(&sc->ramp_timer, on_ramp_down, ms, 0);
+    if (next != UINT64_MAX)
+        arm_at(&sc->ramp_timer, on_ramp_down, next);
 }
 
 /* Runs `want` VUs from now on: new ones start looping; ones beyond it finish their
@@ -275,8 +292,7 @@ static void ramp_follow(sv_wscenario_t *sc)
     uint64_t next = sv_ramp_vus_next(spec->vus, spec->stages, spec->n_stages, t);
     if (next == UINT64_MAX || sc->stopping)
         return;
-    uint64_t at = sc->start_ns + next;
-    uv_timer_start(&sc->step_timer, on_ramp_step, at > now ? (at - now + 999999) / 1000000 : 0, 0);
+    arm_at(&sc->step_timer, on_ramp_step, sc->start_ns + next);
 }
 
 static void on_ramp_step(uv_timer_t *t)
@@ -444,8 +460,7 @@ static void scenario_wind_down(sv_wscenario_t *sc)
     drop_queued(sc);
     drop_overdue(sc);
     if (sc->busy > 0)
-        uv_timer_start(&sc->stop_timer, on_stop_timer,
-                       (sc->spec->graceful_stop_ns + 999999) / 1000000, 0);
+        arm_at(&sc->stop_timer, on_stop_timer, sv_now_ns() + sc->spec->graceful_stop_ns);
     else
         scenario_check_done(sc);
 }
@@ -454,12 +469,8 @@ static void on_stop_timer(uv_timer_t *t)
 {
     sv_wscenario_t *sc = sv_container_of(t, sv_wscenario_t, stop_timer);
     if (!sc->in_grace) {
-        uint64_t now = sv_now_ns();
-        if (now < sc->stop_ns) { /* libuv's millisecond clock fired early: not yet */
-            uv_timer_start(t, on_stop_timer, (sc->stop_ns - now + 999999) / 1000000, 0);
-            return;
-        }
-        scenario_wind_down(sc);
+        if (reached(t, on_stop_timer, sc->stop_ns))
+            scenario_wind_down(sc);
         return;
     }
     interrupt_all(sc);
@@ -594,8 +605,7 @@ static void scenario_start(sv_wscenario_t *sc)
     uint64_t now = sv_now_ns();
     sc->started = true;
     if (sc->spec->executor != SV_EXEC_EXTERNALLY_CONTROLLED || sc->spec->duration_ns) {
-        uint64_t until_stop = sc->stop_ns > now ? sc->stop_ns - now : 0;
-        uv_timer_start(&sc->stop_timer, on_stop_timer, (until_stop + 999999) / 1000000, 0);
+        arm_at(&sc->stop_timer, on_stop_timer, sc->stop_ns);
     } else {
         sc->stop_ns = UINT64_MAX; /* runs until stopped */
     }
@@ -606,22 +616,20 @@ static void scenario_start(sv_wscenario_t *sc)
     scenario_check_done(sc);
 }
 
-static void scenario_schedule(sv_wscenario_t *sc);
-
 static void on_start_time(uv_timer_t *t)
 {
-    scenario_schedule(sv_container_of(t, sv_wscenario_t, start_timer));
+    sv_wscenario_t *sc = sv_container_of(t, sv_wscenario_t, start_timer);
+    if (reached(t, on_start_time, sc->start_ns))
+        scenario_start(sc);
 }
 
-/* Starts the scenario now, or at its startTime (never early: libuv's millisecond
- * timers can fire a little before their time, so this checks again). */
+/* Starts the scenario at its startTime (now, without one). */
 static void scenario_schedule(sv_wscenario_t *sc)
 {
-    uint64_t now = sv_now_ns();
-    if (sc->start_ns <= now)
+    if (sc->start_ns <= sv_now_ns())
         scenario_start(sc);
     else
-        uv_timer_start(&sc->start_timer, on_start_time, (sc->start_ns - now + 999999) / 1000000, 0);
+        arm_at(&sc->start_timer, on_start_time, sc->start_ns);
 }
 
 /* ---- worker lifecycle ------------------------------------------------------------ */
