@@ -82,12 +82,10 @@ static void on_period(const sv_report_t *so_far, void *arg)
     sv_outputs_period(arg, so_far);
 }
 
-static const sv_catalog_t *samples_catalog;
-
 static void on_samples(const sv_sample_t *s, size_t n, uint64_t lost, uint64_t wall_offset_ns,
                        void *arg)
 {
-    sv_outputs_samples(arg, samples_catalog, s, n, lost, wall_offset_ns);
+    sv_outputs_samples(arg, s, n, lost, wall_offset_ns);
 }
 
 static void on_progress(const sv_progress_t *p, void *arg)
@@ -171,7 +169,6 @@ static int execute(run_args_t *a)
         .samples = sv_outputs_want_samples(a->outputs) ? on_samples : NULL,
         .keep_samples = SAMPLES_PER_WORKER_SECOND,
     };
-    samples_catalog = a->catalog;
     char err[SV_LUA_ERR_SIZE];
     raise_fd_limit();
     if (!plan->quiet)
@@ -271,8 +268,8 @@ int sv_cmd_run(int argc, char **argv)
         goto out;
     }
     char err[512];
-    if (a.n_outs &&
-        sv_outputs_open(&a.outputs, a.outs, a.n_outs, a.out_required, err, sizeof(err)) != 0) {
+    if (a.n_outs && sv_outputs_open(&a.outputs, a.outs, a.n_outs, a.catalog, a.out_required, err,
+                                    sizeof(err)) != 0) {
         sv_cli_error("%s", err);
         code = SV_EXIT_USAGE;
         goto out;

@@ -25,6 +25,7 @@ static const char *const later[] = {
 struct sv_outputs {
     sv_out_t *items;
     size_t n;
+    const sv_catalog_t *catalog;
     char **notes; /* from finish */
     size_t n_notes;
 };
@@ -63,10 +64,11 @@ int sv_outputs_check(const char *spec, char *err, size_t size)
     return kind->check ? kind->check(arg, err, size) : 0;
 }
 
-int sv_outputs_open(sv_outputs_t **out, char *const *specs, size_t n, bool required, char *err,
-                    size_t size)
+int sv_outputs_open(sv_outputs_t **out, char *const *specs, size_t n, const sv_catalog_t *catalog,
+                    bool required, char *err, size_t size)
 {
     sv_outputs_t *o = sv_xcalloc(1, sizeof(*o));
+    o->catalog = catalog;
     o->items = sv_xcalloc(n ? n : 1, sizeof(*o->items));
     *out = o;
     for (size_t i = 0; i < n; i++) {
@@ -102,12 +104,12 @@ bool sv_outputs_want_samples(const sv_outputs_t *o)
     return false;
 }
 
-void sv_outputs_samples(sv_outputs_t *o, const sv_catalog_t *cat, const sv_sample_t *s, size_t n,
-                        uint64_t lost, uint64_t wall_offset_ns)
+void sv_outputs_samples(sv_outputs_t *o, const sv_sample_t *s, size_t n, uint64_t lost,
+                        uint64_t wall_offset_ns)
 {
     for (size_t i = 0; o && i < o->n; i++)
         if (o->items[i].kind->samples)
-            o->items[i].kind->samples(&o->items[i], cat, s, n, lost, wall_offset_ns);
+            o->items[i].kind->samples(&o->items[i], o->catalog, s, n, lost, wall_offset_ns);
 }
 
 size_t sv_outputs_finish(sv_outputs_t *o, const sv_report_t *report, char ***notes)
