@@ -158,6 +158,8 @@ def test_json_stream_has_a_point_per_sample(run_salvo, demo, script, tmp_path, s
         first_seen.setdefault((x["type"], x["metric"]), i)
     assert all(first_seen[("Metric", m)] < first_seen[("Point", m)]
                for m in {p["metric"] for p in points})
+    times = [p["data"]["time"] for p in reqs]  # one worker: its samples in time order
+    assert times == sorted(times)
     p = reqs[0]["data"]
     assert p["value"] == 1 and p["tags"]["status"] == "200" and p["tags"]["scenario"] == "default"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", p["time"])

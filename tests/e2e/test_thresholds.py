@@ -363,6 +363,31 @@ def test_abort_on_fail_stops_the_test_early(run_salvo, demo, script):
     assert shown["http_req_failed"]["rate<0.5"] == (FAIL, "1")
 
 
+def test_abort_on_fail_lets_iterations_in_flight_finish(run_salvo, demo, script):
+    """An abort by threshold is a graceful stop: iterations in flight finish (within
+    gracefulStop), none is interrupted, and no new one starts."""
+    path = script("""\
+        local http = require("salvo.http")
+        local salvo = require("salvo")
+        options = {
+            scenarios = { slow = { executor = "constant-vus", vus = 4, duration = "30s" } },
+            thresholds = { http_reqs = { { threshold = "count<2", abortOnFail = true } } },
+        }
+        function default()
+            http.get(salvo.env.BASE .. "/hello")
+            salvo.sleep(1.5)
+        end
+        """)
+    r = run_script(run_salvo, demo, path, timeout=40)
+    assert r.code == 99, (r.code, r.err)
+    # 4 VUs sent at once, the second-one check crossed the threshold; each VU was
+    # in its 1.5 s sleep and finishes it
+    assert metric(r.export, "iterations", "count") == 4
+    assert metric(r.export, "interrupted_iterations", "count") == 0
+    assert demo.stats() == 4
+    assert 1400 <= r.export["salvo"]["duration_ms"] < 5000
+
+
 def test_abort_on_fail_that_holds_lets_the_test_run(run_salvo, demo, script):
     path = script("""\
         local http = require("salvo.http")
