@@ -2,16 +2,12 @@
  * `salvo scale --vus N`: changes the VUs of a running test's externally-controlled
  * scenario through its control endpoint on 127.0.0.1 (see engine/control.c).
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <jansson.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "../http/oneshot.h"
 #include "../plan/plan.h"
 #include "options.h"
 
@@ -50,58 +46,6 @@ static const char scale_usage[] =
     "listens on 127.0.0.1:6565 unless it was started with --address.\n"
     "\n";
 
-static int connect_to(const char *address)
-{
-    char host[256], port_text[8];
-    uint16_t port;
-    if (sv_split_host_port(address, host, sizeof(host), &port) != 0 || port == 0)
-        return sv_cli_error("--address: \"%s\" is not an address; write HOST:PORT", address);
-    snprintf(port_text, sizeof(port_text), "%u", port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, port_text, &hints, &res) != 0)
-        return sv_cli_error("--address: cannot resolve \"%s\"", host);
-    int fd = socket(res->ai_family, SOCK_STREAM, 0);
-    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return sv_cli_error("no running test answers at %s: %s (start one with an "
-                            "externally-controlled scenario, or give its --address)",
-                            address, strerror(errno));
-    return fd;
-}
-
-/* One request, Connection: close; the response's body into *body. Returns the
- * status, or -1 after an error line. */
-static int exchange(int fd, const char *request, char **body)
-{
-    size_t len = strlen(request), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, request + off, len - off);
-        if (n <= 0)
-            return sv_cli_error("the control endpoint closed the connection");
-        off += (size_t)n;
-    }
-    sv_buf_t in;
-    sv_buf_init(&in, 1 << 20);
-    char chunk[4096];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        sv_buf_append(&in, chunk, (size_t)n);
-    sv_buf_append(&in, "", 1); /* a C string from here on */
-    int status = 0;
-    const char *sep = in.data ? strstr(in.data, "\r\n\r\n") : NULL;
-    if (sep == NULL || sscanf(in.data, "HTTP/1.%*d %d", &status) != 1) {
-        sv_buf_free(&in);
-        return sv_cli_error("the control endpoint's answer is not HTTP");
-    }
-    *body = sv_xstrdup(sep + 4);
-    sv_buf_free(&in);
-    return status;
-}
-
 static int report(int status, const char *body)
 {
     json_t *doc = json_loads(body, 0, NULL);
@@ -121,6 +65,33 @@ static int report(int status, const char *body)
     return code;
 }
 
+/* GET the status, or PATCH the VUs; the answer's status (-1 with why when nothing
+ * answered, -2 after an error line for a bad --address). */
+static int ask(const scale_args_t *a, sv_buf_t *body, char *why, size_t size)
+{
+    char host[256], port[8];
+    uint16_t port_number;
+    if (sv_split_host_port(a->address, host, sizeof(host), &port_number) != 0 || !port_number) {
+        sv_cli_error("--address: \"%s\" is not an address; write HOST:PORT, e.g. 127.0.0.1:6565",
+                     a->address);
+        return -2;
+    }
+    snprintf(port, sizeof(port), "%u", port_number);
+    char doc[96];
+    snprintf(doc, sizeof(doc), "{\"data\":{\"attributes\":{\"vus\":%lld}}}", a->vus);
+    sv_oneshot_t rq = {
+        .host = host,
+        .port = port,
+        .method = a->vus < 0 ? "GET" : "PATCH",
+        .path = "/v1/status",
+        .headers = a->vus < 0 ? NULL : "Content-Type: application/json\r\n",
+        .body = a->vus < 0 ? NULL : doc,
+        .body_len = strlen(doc),
+        .timeout_s = 10,
+    };
+    return sv_http_oneshot(&rq, body, why, size);
+}
+
 int sv_cmd_scale(int argc, char **argv)
 {
     scale_args_t a = {.address = SV_CONTROL_ADDRESS, .vus = -1};
@@ -132,24 +103,21 @@ int sv_cmd_scale(int argc, char **argv)
     }
     if (n < 0)
         return SV_EXIT_USAGE;
-    int fd = connect_to(a.address);
-    if (fd < 0)
-        return 1;
-    char *request, *body = NULL;
-    if (a.vus < 0)
-        request =
-            sv_xasprintf("GET /v1/status HTTP/1.1\r\nHost: salvo\r\nConnection: close\r\n\r\n");
-    else {
-        char *doc = sv_xasprintf("{\"data\":{\"attributes\":{\"vus\":%lld}}}", a.vus);
-        request = sv_xasprintf("PATCH /v1/status HTTP/1.1\r\nHost: salvo\r\nConnection: close\r\n"
-                               "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                               strlen(doc), doc);
-        free(doc);
+    sv_buf_t body;
+    sv_buf_init(&body, SIZE_MAX);
+    char why[160];
+    int status = ask(&a, &body, why, sizeof(why));
+    int code;
+    if (status == -2) {
+        code = SV_EXIT_USAGE;
+    } else if (status < 0) {
+        sv_cli_error("no running test answers at %s: %s (start one with an "
+                     "externally-controlled scenario, or give its --address)",
+                     a.address, why);
+        code = 1;
+    } else {
+        code = report(status, body.data ? body.data : "");
     }
-    int status = exchange(fd, request, &body);
-    close(fd);
-    free(request);
-    int code = status < 0 ? 1 : report(status, body);
-    free(body);
+    sv_buf_free(&body);
     return code;
 }

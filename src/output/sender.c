@@ -4,15 +4,13 @@
  */
 #include "sender.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "../http/oneshot.h"
 #include "../http/url.h"
 
 #define ATTEMPTS 3
@@ -67,72 +65,21 @@ int sv_sender_check_url(const char *url, const char **why)
     return split_url(url, host, sizeof(host), port, NULL, why);
 }
 
-static int dial(const sv_sender_t *s)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(s->host, s->port, &hints, &res) != 0)
-        return -1;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        struct timeval tv = {IO_TIMEOUT_S, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    }
-    return fd;
-}
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
-/* One request; the HTTP status, or -1 with why. */
+/* One request to the sink; the HTTP status, or -1 with why. */
 static int request(const sv_sender_t *s, const char *method, const char *path, const sv_buf_t *body,
                    char *why, size_t size)
 {
-    int fd = dial(s);
-    if (fd < 0) {
-        snprintf(why, size, "cannot connect: %s", strerror(errno));
-        return -1;
-    }
-    sv_buf_t head;
-    sv_buf_init(&head, SIZE_MAX);
-    sv_buf_printf(&head, "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: salvo/%s\r\n%s", method,
-                  path, s->host, s->port, SV_VERSION, s->headers ? s->headers : "");
-    if (body)
-        sv_buf_printf(&head, "Content-Length: %zu\r\n", body->len);
-    sv_buf_printf(&head, "Connection: close\r\n\r\n");
-    int status = -1;
-    char reply[512];
-    if (write_all(fd, head.data, head.len) && (!body || write_all(fd, body->data, body->len))) {
-        ssize_t got = recv(fd, reply, sizeof(reply) - 1, 0);
-        if (got > 0) {
-            reply[got] = '\0';
-            if (sscanf(reply, "HTTP/1.%*d %d", &status) != 1)
-                status = -1;
-        }
-    }
-    close(fd);
-    sv_buf_free(&head);
-    if (status < 0)
-        snprintf(why, size, "no answer");
-    else if (status >= 300)
-        snprintf(why, size, "HTTP %d", status);
-    return status;
+    sv_oneshot_t rq = {
+        .host = s->host,
+        .port = s->port,
+        .method = method,
+        .path = path,
+        .headers = s->headers,
+        .body = body ? body->data : NULL,
+        .body_len = body ? body->len : 0,
+        .timeout_s = IO_TIMEOUT_S,
+    };
+    return sv_http_oneshot(&rq, NULL, why, size);
 }
 
 int sv_sender_get(sv_sender_t *s, const char *path, char *why, size_t size)
