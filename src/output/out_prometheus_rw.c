@@ -130,7 +130,10 @@ static void push(rw_t *x, const sv_report_t *r)
 {
     sv_buf_reset(&x->request);
     x->n_series = 0;
-    x->now_ms = wall_ms();
+    /* strictly later than the last push: a series' two samples of one millisecond are
+     * a "duplicate sample" to Prometheus, which then refuses the whole request (the
+     * final push can come within a millisecond of the last period's) */
+    x->now_ms = SV_MAX(wall_ms(), x->now_ms + 1);
     sv_prom_each(r, rw_sample, x);
     size_t max = snappy_max_compressed_length(x->request.len);
     sv_buf_t body;

@@ -223,7 +223,7 @@ def test_influxdb_gets_every_point(run_salvo, demo, influx):
     r = run_salvo("run", "--url", demo.url("/delay/2"), "--vus", 10, "--duration", "3s", "-q",
                   "--out", f"influxdb={influx.url()}", timeout=60)
     assert r.code == 0, r.err
-    assert "influxdb" not in r.err, r.err  # nothing was dropped
+    assert "OUTPUT:" not in r.out and "influxdb" not in r.err, r.out  # nothing was dropped
     reqs = metric(r.export, "http_reqs", "count")
     assert reqs > 100
     assert influx.count("http_reqs") == reqs
@@ -272,7 +272,7 @@ def test_prometheus_remote_write_matches_the_summary(run_salvo, demo, prometheus
     r = run_salvo("run", "--url", demo.url("/delay/3"), "--vus", 6, "--duration", "3s", "-q",
                   "--out", f"prometheus-rw={prometheus.write_url()}", timeout=60)
     assert r.code == 0, r.err
-    assert "prometheus-rw" not in r.err, r.err
+    assert "OUTPUT:" not in r.out and "prometheus-rw" not in r.err, r.out  # all written
     reqs = metric(r.export, "http_reqs", "count")
     assert wait_until(lambda: prometheus.query("sum(salvo_http_reqs_total)"), timeout=10)
     [(_, total)] = prometheus.query("sum(salvo_http_reqs_total)")
@@ -308,6 +308,7 @@ def test_every_dashboard_panel_query_returns_data(run_salvo, demo, prometheus):
                   "--out", f"prometheus-rw={prometheus.write_url()}", timeout=60)
     assert r.code == 0, r.err
     assert metric(r.export, "dropped_iterations", "count") > 0
+    assert "OUTPUT:" not in r.out, r.out  # every push was taken
     dashboard = json.loads(DASHBOARD.read_text())
     queries = [(p["title"], t["expr"]) for p in dashboard["panels"] for t in p["targets"]]
     assert len(queries) >= 10
