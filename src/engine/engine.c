@@ -42,7 +42,8 @@ static void abort_run(sv_engine_t *e, const char *reason, int how);
 
 /* ---- merging ------------------------------------------------------------------- */
 
-static void absorb(sv_engine_t *e, sv_snapshot_t *s)
+/* Folds worker i's snapshot into the interval; its samples go to per-sample outputs. */
+static void absorb(sv_engine_t *e, uint32_t i, sv_snapshot_t *s)
 {
     if (s == NULL)
         return;
@@ -50,6 +51,7 @@ static void absorb(sv_engine_t *e, sv_snapshot_t *s)
         size_t n;
         uint64_t lost;
         const sv_sample_t *samples = sv_snapshot_samples(s, &n, &lost);
+        e->live_health[i].samples_dropped += lost;
         if (n || lost)
             e->opts->samples(samples, n, lost, e->wall_offset_ns, e->opts->period_arg);
     }
@@ -66,7 +68,7 @@ static void collect_ready(sv_engine_t *e)
         uv_mutex_unlock(&w->lock);
         if (s == NULL)
             continue;
-        absorb(e, s);
+        absorb(e, i, s);
         uv_mutex_lock(&w->lock);
         w->spare[w->n_spare++] = s;
         uv_mutex_unlock(&w->lock);
@@ -129,15 +131,16 @@ static void sample_cpu(sv_engine_t *e, uint64_t now)
         uint64_t cpu = atomic_load_explicit(&e->workers[i].cpu_ns, memory_order_relaxed);
         /* Thread CPU is sampled every 100 ms, so one second may see slightly more than
          * a second of it. */
-        double frac = SV_MIN(1.0, (double)(cpu - e->last_cpu_ns[i]) / (double)wall);
-        e->last_cpu_ns[i] = cpu;
-        e->cpu_sum[i] += frac;
-        e->cpu_max[i] = SV_MAX(e->cpu_max[i], frac);
-        e->live_health[i] = (sv_worker_health_t){
-            .cpu_mean = frac,
-            .cpu_max = e->cpu_max[i],
-            .lag_max_ms = (double)atomic_load(&e->workers[i].lag_max_us) / 1000.0,
-        };
+        sv_cpu_watch_t *c = &e->cpu[i];
+        double frac = SV_MIN(1.0, (double)(cpu - c->last_ns) / (double)wall);
+        c->last_ns = cpu;
+        c->sum += frac;
+        c->max = SV_MAX(c->max, frac);
+        sv_worker_health_t *h = &e->live_health[i];
+        h->cpu_mean = frac;
+        h->cpu_max = c->max;
+        h->lag_max_ms = (double)atomic_load(&e->workers[i].lag_max_us) / 1000.0;
+        h->open_connections = atomic_load(&e->workers[i].open_connections);
     }
     e->cpu_samples++;
 }
@@ -245,12 +248,13 @@ static void record_tick(sv_engine_t *e, double reqs, uint64_t now, bool last)
 }
 
 /* Per-sample outputs get, once a second, the gauges the collector samples: VUs and
- * the generator's health (CPU of the last second, worst loop lag so far, per worker). */
+ * the generator's health per worker (CPU of the last second, worst loop lag so far,
+ * open connections, samples dropped so far). */
 static void gauge_samples(sv_engine_t *e, uint64_t now)
 {
     if (e->opts->samples == NULL)
         return;
-    size_t n = 0, cap = 2 + 2 * (size_t)e->n_workers;
+    size_t n = 0, cap = 2 + 4 * (size_t)e->n_workers;
     sv_sample_t *s = sv_xmalloc(cap * sizeof(*s));
     const sv_series_t *vus = sv_registry_series(e->totals, SV_M_VUS, NULL);
     const sv_series_t *vus_max = sv_registry_series(e->totals, SV_M_VUS_MAX, NULL);
@@ -263,8 +267,13 @@ static void gauge_samples(sv_engine_t *e, uint64_t now)
         const sv_tagset_t *tags = sv_registry_tags(e->health, &tag, 1);
         sv_series_t *cpu = sv_registry_series(e->health, SV_M_GENERATOR_CPU, tags);
         sv_series_t *lag = sv_registry_series(e->health, SV_M_GENERATOR_LOOP_LAG, tags);
-        s[n++] = (sv_sample_t){cpu, e->live_health[i].cpu_mean, now};
-        s[n++] = (sv_sample_t){lag, e->live_health[i].lag_max_ms, now};
+        sv_series_t *conns = sv_registry_series(e->health, SV_M_GENERATOR_OPEN_CONNECTIONS, tags);
+        sv_series_t *drops = sv_registry_series(e->health, SV_M_GENERATOR_DROPPED_SAMPLES, tags);
+        const sv_worker_health_t *h = &e->live_health[i];
+        s[n++] = (sv_sample_t){cpu, h->cpu_mean, now};
+        s[n++] = (sv_sample_t){lag, h->lag_max_ms, now};
+        s[n++] = (sv_sample_t){conns, h->open_connections, now};
+        s[n++] = (sv_sample_t){drops, (double)h->samples_dropped, now};
     }
     e->opts->samples(s, n, 0, e->wall_offset_ns, e->opts->period_arg);
     free(s);
@@ -287,7 +296,9 @@ static void on_tick(uv_timer_t *t)
         sv_report_t so_far = {.plan = e->plan,
                               .catalog = e->catalog,
                               .totals = e->totals,
-                              .duration_ns = now - e->start_ns};
+                              .duration_ns = now - e->start_ns,
+                              .workers = e->live_health,
+                              .n_workers = e->n_workers};
         e->opts->period(&so_far, e->opts->period_arg);
     }
     e->last_tick_ns = now;
@@ -350,7 +361,7 @@ static void finish_workers(sv_engine_t *e, uint64_t end)
         bool finished = w->finished && !e->hard_stop;
         uv_mutex_unlock(&w->lock);
         if (finished)
-            absorb(e, w->final);
+            absorb(e, i, w->final);
     }
     /* the collector may have ticked after the load ended: the rest joins that tick */
     record_tick(e, fold_interval(e), SV_MAX(end, e->last_tick_ns + 1), true);
@@ -364,13 +375,15 @@ static void health_report(sv_engine_t *e, sv_report_t *r)
         sv_worker_health_t *h = &r->workers[i];
         sv_worker_t *w = &e->workers[i];
         if (e->cpu_samples) {
-            h->cpu_mean = e->cpu_sum[i] / e->cpu_samples;
-            h->cpu_max = e->cpu_max[i];
+            h->cpu_mean = e->cpu[i].sum / e->cpu_samples;
+            h->cpu_max = e->cpu[i].max;
         } else {
             uint64_t wall = sv_now_ns() - e->start_ns;
             h->cpu_mean = h->cpu_max = (double)atomic_load(&w->cpu_ns) / (double)(wall ? wall : 1);
         }
         h->lag_max_ms = (double)atomic_load(&w->lag_max_us) / 1000.0;
+        h->open_connections = atomic_load(&w->open_connections);
+        h->samples_dropped = e->live_health[i].samples_dropped;
         h->lag_p99_ms = e->hard_stop ? h->lag_max_ms : sv_hist_percentile(w->lag, 99) / 1000.0;
         if (!r->saturated && h->cpu_mean >= SATURATED_CPU) {
             r->saturated = true;
@@ -442,9 +455,7 @@ static int engine_init(sv_engine_t *e, const sv_plan_t *plan, const sv_engine_op
     e->health = sv_registry_new(e->catalog);
     e->n_workers = sv_engine_workers_for(plan);
     e->workers = sv_xcalloc(e->n_workers, sizeof(*e->workers));
-    e->last_cpu_ns = sv_xcalloc(e->n_workers, sizeof(uint64_t));
-    e->cpu_sum = sv_xcalloc(e->n_workers, sizeof(double));
-    e->cpu_max = sv_xcalloc(e->n_workers, sizeof(double));
+    e->cpu = sv_xcalloc(e->n_workers, sizeof(*e->cpu));
     e->live_health = sv_xcalloc(e->n_workers, sizeof(*e->live_health));
     e->planned_ns = planned_duration(plan);
     if (sv_control_open(e, err, size) != 0) {
@@ -488,9 +499,7 @@ static void engine_free(sv_engine_t *e)
     sv_hist_free(e->duration_so_far);
     sv_hist_free(e->tick_duration);
     sv_registry_free(e->health);
-    free(e->last_cpu_ns);
-    free(e->cpu_sum);
-    free(e->cpu_max);
+    free(e->cpu);
     free(e->live_health);
     free(e);
 }
@@ -547,9 +556,7 @@ int sv_engine_run(const sv_plan_t *plan, const sv_engine_opts_t *opts, sv_report
     sv_engine_t *e = sv_xcalloc(1, sizeof(*e));
     if (engine_init(e, plan, opts, err, size) != 0) {
         free(e->workers);
-        free(e->last_cpu_ns);
-        free(e->cpu_sum);
-        free(e->cpu_max);
+        free(e->cpu);
         free(e->live_health);
         sv_registry_free(e->interval);
         sv_registry_free(e->totals);

@@ -125,8 +125,15 @@ struct sv_worker {
     atomic_uint vus_active, vus_peak, vus_max;
     atomic_uint_fast64_t cpu_ns;
     atomic_uint_fast64_t lag_max_us;
+    atomic_uint open_connections;
     atomic_uint_fast64_t finished_ns; /* when its last scenario ended; 0 before */
 };
+
+/* The collector's view of one worker's CPU, sampled once a period. */
+typedef struct {
+    uint64_t last_ns; /* the thread's CPU time at the last sample */
+    double sum, max;  /* of the fractions of a core per period */
+} sv_cpu_watch_t;
 
 struct sv_engine {
     const sv_plan_t *plan;
@@ -159,10 +166,9 @@ struct sv_engine {
     sv_hist_t *duration_so_far;
     uint64_t reqs_so_far, failed_so_far;
     uint64_t last_tick_ns;
-    uint64_t *last_cpu_ns;
-    double *cpu_sum, *cpu_max;
+    sv_cpu_watch_t *cpu; /* per worker */
     uint32_t cpu_samples;
-    sv_worker_health_t *live_health; /* the last period's, for live outputs */
+    sv_worker_health_t *live_health; /* per worker, the last period's, for live outputs */
     sv_tick_t *ticks;                /* the run second by second */
     size_t n_ticks, cap_ticks;
     sv_hist_t *tick_duration; /* http_req_duration of the current second */

@@ -59,6 +59,8 @@ static void on_health(uv_timer_t *t)
     if (lag_us > atomic_load_explicit(&w->lag_max_us, memory_order_relaxed))
         atomic_store_explicit(&w->lag_max_us, lag_us, memory_order_relaxed);
     atomic_store_explicit(&w->cpu_ns, thread_cpu_ns(), memory_order_relaxed);
+    atomic_store_explicit(&w->open_connections, sv_http_ctx_open_connections(w->http),
+                          memory_order_relaxed);
     w->next_health_ns = now + HEALTH_MS * 1000000ULL;
 }
 

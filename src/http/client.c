@@ -46,6 +46,7 @@ struct sv_http_ctx {
     int pending_lookups;   /* entries with a getaddrinfo in flight */
     uint64_t pace_ns;      /* rps cap: at most one request start per pace_ns; 0: none */
     uint64_t pace_next_ns; /* the earliest start of the next request */
+    uint32_t open_connections;
     bool freeing;
 };
 
@@ -100,6 +101,11 @@ sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes)
     ctx->read_buf = sv_xmalloc(READ_BUF_SIZE);
     ctx->max_response_bytes = max_response_bytes ? max_response_bytes : UINT64_MAX;
     return ctx;
+}
+
+uint32_t sv_http_ctx_open_connections(const sv_http_ctx_t *ctx)
+{
+    return ctx->open_connections;
 }
 
 static void free_dns_entries(sv_http_ctx_t *ctx)
@@ -186,6 +192,8 @@ static void on_tcp_closed(uv_handle_t *h)
 
 static void close_socket(sv_http_conn_t *c)
 {
+    if (c->connected)
+        c->ctx->open_connections--;
     c->connected = false;
     if (c->tcp_state != SOCK_OPEN)
         return;
@@ -559,6 +567,7 @@ static void on_connect(uv_connect_t *req, int status)
     c->endpoint->preferred = c->addr_index;
     c->t_connected = sv_now_ns();
     c->connected = true;
+    c->ctx->open_connections++;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     send_bytes(c, c->t_connected);
 }

@@ -96,6 +96,8 @@ sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes);
 /* Caps request starts on this context at one per pace_ns (k6's rps over a worker's
  * share); a request over the cap waits, and its time starts when it may go. */
 void sv_http_ctx_set_pace(sv_http_ctx_t *ctx, uint64_t pace_ns);
+/* Connections of the context whose transport is established now. */
+uint32_t sv_http_ctx_open_connections(const sv_http_ctx_t *ctx);
 /* Frees the context; every connection must have been freed and the loop run until
  * their handles closed. */
 void sv_http_ctx_free(sv_http_ctx_t *ctx);

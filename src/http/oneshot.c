@@ -3,6 +3,7 @@
  */
 #include "oneshot.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -58,6 +59,20 @@ static void read_all(int fd, sv_buf_t *in)
     sv_buf_append(in, "", 1);
 }
 
+/* "HTTP 500: what the body's first line says" (up to 100 printable characters). */
+static void why_status(char *why, size_t size, int status, const char *body)
+{
+    size_t n = strcspn(body, "\r\n");
+    n = SV_MIN(n, 100);
+    for (size_t i = 0; i < n; i++)
+        if (!isprint((unsigned char)body[i]))
+            n = i;
+    if (n)
+        snprintf(why, size, "HTTP %d: %.*s", status, (int)n, body);
+    else
+        snprintf(why, size, "HTTP %d", status);
+}
+
 int sv_http_oneshot(const sv_oneshot_t *rq, sv_buf_t *reply, char *why, size_t size)
 {
     int fd = dial(rq);
@@ -74,20 +89,23 @@ int sv_http_oneshot(const sv_oneshot_t *rq, sv_buf_t *reply, char *why, size_t s
         sv_buf_printf(&out, "Content-Length: %zu\r\n", rq->body_len);
     sv_buf_printf(&out, "Connection: close\r\n\r\n");
     int status = -1;
+    const char *body = "";
     if (send_all(fd, out.data, out.len) && (!rq->body || send_all(fd, rq->body, rq->body_len))) {
         read_all(fd, &in);
         const char *sep = strstr(in.data, "\r\n\r\n");
-        if (sep && sscanf(in.data, "HTTP/1.%*d %d", &status) == 1 && reply)
-            sv_buf_printf(reply, "%s", sep + 4);
-        else if (sep == NULL)
+        if (sep && sscanf(in.data, "HTTP/1.%*d %d", &status) == 1)
+            body = sep + 4;
+        else
             status = -1;
     }
     close(fd);
-    sv_buf_free(&out);
-    sv_buf_free(&in);
+    if (reply)
+        sv_buf_printf(reply, "%s", body);
     if (status < 0)
         snprintf(why, size, "no answer");
     else if (status >= 300)
-        snprintf(why, size, "HTTP %d", status);
+        why_status(why, size, status, body);
+    sv_buf_free(&out);
+    sv_buf_free(&in);
     return status;
 }

@@ -44,7 +44,10 @@ typedef enum { SV_CONTAINS_DEFAULT, SV_CONTAINS_TIME, SV_CONTAINS_DATA } sv_cont
     X(ITERATION_ERRORS, "iteration_errors", SV_COUNTER, SV_CONTAINS_DEFAULT)                       \
     /* the generator's health, sent to per-sample outputs only (never in the totals) */            \
     X(GENERATOR_CPU, "salvo_generator_cpu", SV_GAUGE, SV_CONTAINS_DEFAULT)                         \
-    X(GENERATOR_LOOP_LAG, "salvo_generator_loop_lag", SV_GAUGE, SV_CONTAINS_TIME)
+    X(GENERATOR_LOOP_LAG, "salvo_generator_loop_lag", SV_GAUGE, SV_CONTAINS_TIME)                  \
+    X(GENERATOR_OPEN_CONNECTIONS, "salvo_generator_open_connections", SV_GAUGE,                    \
+      SV_CONTAINS_DEFAULT)                                                                         \
+    X(GENERATOR_DROPPED_SAMPLES, "salvo_generator_dropped_samples", SV_GAUGE, SV_CONTAINS_DEFAULT)
 
 enum {
 #define SV_METRIC_ENUM(id, name, type, contains) SV_M_##id,

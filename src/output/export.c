@@ -79,9 +79,10 @@ static json_t *generator_json(const sv_report_t *r)
     json_t *workers = json_array();
     for (uint32_t i = 0; i < r->n_workers; i++) {
         const sv_worker_health_t *h = &r->workers[i];
-        json_array_append_new(workers, json_pack("{s:f,s:f,s:f,s:f}", "cpu_mean", h->cpu_mean,
-                                                 "cpu_max", h->cpu_max, "loop_lag_p99_ms",
-                                                 h->lag_p99_ms, "loop_lag_max_ms", h->lag_max_ms));
+        json_array_append_new(
+            workers, json_pack("{s:f,s:f,s:f,s:f,s:I}", "cpu_mean", h->cpu_mean, "cpu_max",
+                               h->cpu_max, "loop_lag_p99_ms", h->lag_p99_ms, "loop_lag_max_ms",
+                               h->lag_max_ms, "samples_dropped", (json_int_t)h->samples_dropped));
     }
     return json_pack("{s:b,s:s?,s:b,s:s?,s:o}", "saturated", r->saturated, "reason",
                      r->saturated ? r->saturation : NULL, "lagging", r->lagging, "lag_reason",

@@ -4,11 +4,21 @@
  * WriteRequest, snappy-compressed, POSTed by the output's sender thread (sender.h).
  * Prometheus takes it with --web.enable-remote-write-receiver.
  *
+ * Trends go as a gauge per statistic, or with ?trend_as=native as native histograms
+ * (Prometheus needs --enable-feature=native-histograms for them): schema 5, buckets
+ * 2.2% wide, built from the HDR histogram's bins, cumulative over the test.
+ *
  * The protobuf messages are small enough to write by hand:
  *   WriteRequest { repeated TimeSeries timeseries = 1; }
  *   TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }
  *   Label        { string name = 1; string value = 2; }
  *   Sample       { double value = 1; int64 timestamp = 2; }   (ms since the epoch)
+ *   TimeSeries   { …; repeated Histogram histograms = 4; }
+ *   Histogram    { uint64 count_int = 1; double sum = 3; sint32 schema = 4;
+ *                  double zero_threshold = 5; uint64 zero_count_int = 6;
+ *                  repeated BucketSpan positive_spans = 11;
+ *                  repeated sint64 positive_deltas = 12 (packed); int64 timestamp = 15; }
+ *   BucketSpan   { sint32 offset = 1; uint32 length = 2; }
  */
 #include <snappy-c.h>
 #include <stdio.h>
@@ -22,12 +32,16 @@
 
 #define MAX_PENDING_SERIES 2000000
 #define DRAIN_NS (10 * SV_NS_PER_S)
+#define NATIVE_SCHEMA 5
+#define NATIVE_ZERO_THRESHOLD 2.938735877055719e-39 /* 2^-128, as Prometheus' clients */
 
 typedef struct {
     char *label; /* "--out prometheus-rw=URL", for messages */
+    bool native; /* trends as native histograms */
     sv_sender_t *sender;
     /* while encoding one push */
     sv_buf_t request, series, sub; /* sub: a Label or Sample being encoded */
+    sv_buf_t hist, deltas;         /* a native histogram being encoded */
     uint64_t n_series;
     int64_t now_ms;
 } rw_t;
@@ -62,6 +76,88 @@ static void field_varint(sv_buf_t *b, unsigned field, uint64_t v)
 {
     varint(b, (uint64_t)field << 3);
     varint(b, v);
+}
+
+static uint64_t zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* ---- native histograms ------------------------------------------------------------------ */
+
+typedef struct {
+    int32_t index;
+    uint64_t count;
+} nbucket_t;
+
+/* h's values (divided by unit) counted in native buckets, in index order (the HDR
+ * bins come in value order); values of the zero bin go to *zeros. */
+static size_t native_buckets(const sv_hist_t *h, double unit, nbucket_t **out, uint64_t *zeros)
+{
+    size_t n = 0, cap = 0;
+    nbucket_t *b = NULL;
+    uint64_t lowest, width, count;
+    uint32_t cursor = 0;
+    *zeros = 0;
+    while (sv_hist_next_bin(h, &cursor, &lowest, &width, &count)) {
+        if (lowest == 0) {
+            *zeros += count;
+            continue;
+        }
+        double mid = ((double)lowest + (double)(width - 1) / 2) / unit;
+        int32_t i = sv_prom_native_bucket(mid, NATIVE_SCHEMA);
+        if (n && b[n - 1].index == i) {
+            b[n - 1].count += count;
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            b = sv_xrealloc(b, cap * sizeof(*b));
+        }
+        b[n++] = (nbucket_t){i, count};
+    }
+    *out = b;
+    return n;
+}
+
+static void add_span(sv_buf_t *msg, sv_buf_t *sub, int32_t offset, size_t length)
+{
+    sv_buf_reset(sub);
+    field_varint(sub, 1, zigzag(offset));
+    field_varint(sub, 2, length);
+    field_bytes(msg, 11, sub->data, sub->len);
+}
+
+/* A Histogram message for trend h into x->sub's caller buffer msg: runs of adjacent
+ * buckets become spans (offset: the gap since the last span), counts go as deltas. */
+static void encode_native(rw_t *x, sv_buf_t *msg, const sv_hist_t *h, double unit)
+{
+    nbucket_t *b;
+    uint64_t zeros;
+    size_t n = native_buckets(h, unit, &b, &zeros);
+    uint64_t count = sv_hist_count(h);
+    sv_buf_reset(msg);
+    field_varint(msg, 1, count);
+    field_double(msg, 3, sv_hist_mean(h) * (double)count / unit);
+    field_varint(msg, 4, zigzag(NATIVE_SCHEMA));
+    field_double(msg, 5, NATIVE_ZERO_THRESHOLD);
+    field_varint(msg, 6, zeros);
+    sv_buf_reset(&x->deltas);
+    size_t span_start = 0;
+    int32_t span_offset = n ? b[0].index : 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && b[k].index != b[k - 1].index + 1) {
+            add_span(msg, &x->sub, span_offset, k - span_start);
+            span_offset = b[k].index - b[k - 1].index - 1;
+            span_start = k;
+        }
+        varint(&x->deltas, zigzag((int64_t)b[k].count - (int64_t)(k ? b[k - 1].count : 0)));
+    }
+    if (n)
+        add_span(msg, &x->sub, span_offset, n - span_start);
+    field_bytes(msg, 12, x->deltas.data, x->deltas.len);
+    field_varint(msg, 15, (uint64_t)x->now_ms);
+    free(b);
 }
 
 /* ---- series ----------------------------------------------------------------------------- */
@@ -111,10 +207,15 @@ static void rw_sample(const sv_prom_sample_t *s, void *arg)
         add_label(x, labels[i].name, labels[i].value);
         free(labels[i].name);
     }
-    sv_buf_reset(&x->sub);
-    field_double(&x->sub, 1, s->value);
-    field_varint(&x->sub, 2, (uint64_t)x->now_ms);
-    field_bytes(&x->series, 2, x->sub.data, x->sub.len);
+    if (s->hist) {
+        encode_native(x, &x->hist, s->hist, s->hist_unit);
+        field_bytes(&x->series, 4, x->hist.data, x->hist.len);
+    } else {
+        sv_buf_reset(&x->sub);
+        field_double(&x->sub, 1, s->value);
+        field_varint(&x->sub, 2, (uint64_t)x->now_ms);
+        field_bytes(&x->series, 2, x->sub.data, x->sub.len);
+    }
     field_bytes(&x->request, 1, x->series.data, x->series.len);
     x->n_series++;
 }
@@ -134,7 +235,7 @@ static void push(rw_t *x, const sv_report_t *r)
      * a "duplicate sample" to Prometheus, which then refuses the whole request (the
      * final push can come within a millisecond of the last period's) */
     x->now_ms = SV_MAX(wall_ms(), x->now_ms + 1);
-    sv_prom_each(r, rw_sample, x);
+    (x->native ? sv_prom_each_native : sv_prom_each)(r, rw_sample, x);
     size_t max = snappy_max_compressed_length(x->request.len);
     sv_buf_t body;
     sv_buf_init(&body, SIZE_MAX);
@@ -152,6 +253,23 @@ static void push(rw_t *x, const sv_report_t *r)
 
 /* ---- the output ------------------------------------------------------------------------ */
 
+/* How trends go, from ?trend_as= in the URL (Prometheus ignores the write endpoint's
+ * query): "gauges" (the default, also when absent), "native", or NULL if neither. */
+static const char *trend_as(const char *url)
+{
+    const char *q = strchr(url, '?');
+    for (const char *p = q; p; p = strchr(p + 1, '&')) {
+        if (strncmp(p + 1, "trend_as=", 9) != 0)
+            continue;
+        const char *v = p + 10;
+        size_t len = strcspn(v, "&");
+        return len == 6 && !strncmp(v, "native", 6)   ? "native"
+               : len == 6 && !strncmp(v, "gauges", 6) ? "gauges"
+                                                      : NULL;
+    }
+    return "gauges";
+}
+
 static int rw_check(const char *arg, char *err, size_t size)
 {
     const char *why = NULL;
@@ -159,10 +277,8 @@ static int rw_check(const char *arg, char *err, size_t size)
         snprintf(err, size, "--out prometheus-rw=%s: %s", arg, why);
         return SV_EINVAL;
     }
-    if (strchr(arg, '?') && strstr(arg, "trend_as=native")) {
-        snprintf(err, size,
-                 "--out prometheus-rw=%s: trend_as=native is not supported yet; trends go as "
-                 "gauges per statistic",
+    if (trend_as(arg) == NULL) {
+        snprintf(err, size, "--out prometheus-rw=%s: trend_as takes native or gauges (the default)",
                  arg);
         return SV_EINVAL;
     }
@@ -192,6 +308,9 @@ static int rw_open(sv_out_t *o, const char *arg, char *err, size_t size)
         return SV_EINVAL;
     }
     x->label = sv_xasprintf("--out prometheus-rw=%s", arg);
+    x->native = strcmp(trend_as(arg), "native") == 0;
+    sv_buf_init(&x->hist, SIZE_MAX);
+    sv_buf_init(&x->deltas, SIZE_MAX);
     sv_buf_init(&x->request, SIZE_MAX);
     sv_buf_init(&x->series, SIZE_MAX);
     sv_buf_init(&x->sub, SIZE_MAX);
@@ -218,6 +337,8 @@ static void rw_close(sv_out_t *o)
     sv_buf_free(&x->request);
     sv_buf_free(&x->series);
     sv_buf_free(&x->sub);
+    sv_buf_free(&x->hist);
+    sv_buf_free(&x->deltas);
     free(x->label);
     free(x);
 }

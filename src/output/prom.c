@@ -4,6 +4,7 @@
 #include "prom.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "../metrics/threshold.h"
@@ -77,16 +78,19 @@ static double value_of(const sv_metric_def_t *d, const sv_series_t *s, size_t k)
     }
 }
 
-/* Every series of one metric, as one family (or one per statistic for a trend). */
-static void each_of_metric(const sv_registry_t *reg, uint32_t id, sv_buf_t *name,
+/* Every series of one metric, as one family (or, unless native, one per statistic
+ * for a trend). */
+static void each_of_metric(const sv_registry_t *reg, uint32_t id, bool native, sv_buf_t *name,
                            sv_prom_emit_t emit, void *arg)
 {
     const sv_metric_def_t *d = sv_catalog_get(sv_registry_catalog(reg), id);
-    size_t rounds = d->type == SV_TREND ? SV_ARRAY_SIZE(trend_stats) : 1;
+    bool histogram = native && d->type == SV_TREND;
+    size_t rounds = d->type == SV_TREND && !histogram ? SV_ARRAY_SIZE(trend_stats) : 1;
     char help[160];
     for (size_t k = 0; k < rounds; k++) {
         const char *suffix = d->type == SV_COUNTER ? "total"
                              : d->type == SV_RATE  ? "rate"
+                             : histogram           ? NULL
                              : d->type == SV_TREND ? trend_stats[k].suffix
                                                    : NULL;
         family(name, d, suffix);
@@ -99,11 +103,15 @@ static void each_of_metric(const sv_registry_t *reg, uint32_t id, sv_buf_t *name
                 continue;
             sv_prom_sample_t out = {
                 .name = name->data,
-                .type = d->type == SV_COUNTER ? "counter" : "gauge",
+                .type = histogram               ? "histogram"
+                        : d->type == SV_COUNTER ? "counter"
+                                                : "gauge",
                 .help = help,
                 .tags = s->tags,
                 .worker = NULL,
-                .value = value_of(d, s, k),
+                .value = histogram ? 0 : value_of(d, s, k),
+                .hist = histogram ? s->v.trend : NULL,
+                .hist_unit = SV_TREND_SCALE * (d->contains == SV_CONTAINS_TIME ? 1000.0 : 1.0),
             };
             emit(&out, arg);
         }
@@ -111,37 +119,81 @@ static void each_of_metric(const sv_registry_t *reg, uint32_t id, sv_buf_t *name
 }
 
 /* The generator's own health: when it, not the target, was the limit. */
+static double health_value(const sv_worker_health_t *h, size_t family)
+{
+    switch (family) {
+    case 0:
+        return h->cpu_mean;
+    case 1:
+        return h->cpu_max;
+    case 2:
+        return h->lag_max_ms / 1000.0;
+    case 3:
+        return h->open_connections;
+    default:
+        return (double)h->samples_dropped;
+    }
+}
+
 static void each_of_health(const sv_report_t *r, sv_prom_emit_t emit, void *arg)
 {
     static const struct {
-        const char *name, *help;
+        const char *name, *type, *help;
     } families[] = {
-        {"salvo_generator_cpu_ratio", "A worker's CPU over the last period (1 = a full core)."},
-        {"salvo_generator_cpu_max_ratio", "A worker's busiest period so far."},
-        {"salvo_generator_loop_lag_max_seconds", "A worker's worst event-loop lag so far."},
+        {"salvo_generator_cpu_ratio", "gauge",
+         "A worker's CPU over the last period (1 = a full core)."},
+        {"salvo_generator_cpu_max_ratio", "gauge", "A worker's busiest period so far."},
+        {"salvo_generator_loop_lag_max_seconds", "gauge",
+         "A worker's worst event-loop lag so far."},
+        {"salvo_generator_open_connections", "gauge", "A worker's established connections."},
+        {"salvo_generator_dropped_samples_total", "counter",
+         "Samples a worker produced faster than per-sample outputs took them."},
     };
     for (size_t f = 0; f < SV_ARRAY_SIZE(families); f++)
         for (uint32_t i = 0; i < r->n_workers; i++) {
-            const sv_worker_health_t *h = &r->workers[i];
             char worker[16];
             snprintf(worker, sizeof(worker), "%u", i);
-            double v = f == 0 ? h->cpu_mean : f == 1 ? h->cpu_max : h->lag_max_ms / 1000.0;
-            sv_prom_sample_t s = {families[f].name, "gauge", families[f].help, NULL, worker, v};
+            sv_prom_sample_t s = {.name = families[f].name,
+                                  .type = families[f].type,
+                                  .help = families[f].help,
+                                  .worker = worker,
+                                  .value = health_value(&r->workers[i], f)};
             emit(&s, arg);
         }
 }
 
-void sv_prom_each(const sv_report_t *r, sv_prom_emit_t emit, void *arg)
+static void each_series(const sv_report_t *r, bool native, sv_prom_emit_t emit, void *arg)
 {
     sv_buf_t name;
     sv_buf_init(&name, SIZE_MAX);
     const sv_catalog_t *cat = sv_registry_catalog(r->totals);
     for (size_t id = 0; id < sv_catalog_size(cat); id++)
-        each_of_metric(r->totals, (uint32_t)id, &name, emit, arg);
+        each_of_metric(r->totals, (uint32_t)id, native, &name, emit, arg);
     each_of_health(r, emit, arg);
-    sv_prom_sample_t d = {
-        "salvo_test_duration_seconds", "gauge", "How long the test has run.", NULL, NULL,
-        (double)r->duration_ns / 1e9};
+    sv_prom_sample_t d = {.name = "salvo_test_duration_seconds",
+                          .type = "gauge",
+                          .help = "How long the test has run.",
+                          .value = (double)r->duration_ns / 1e9};
     emit(&d, arg);
     sv_buf_free(&name);
+}
+
+void sv_prom_each(const sv_report_t *r, sv_prom_emit_t emit, void *arg)
+{
+    each_series(r, false, emit, arg);
+}
+
+void sv_prom_each_native(const sv_report_t *r, sv_prom_emit_t emit, void *arg)
+{
+    each_series(r, true, emit, arg);
+}
+
+int32_t sv_prom_native_bucket(double v, int schema)
+{
+    /* the smallest i with v <= 2^(i/2^s): ceil(log2(v) * 2^s), with log2 exact for a
+     * power of two (v = frac * 2^exp, frac in [0.5, 1)), which is a bucket's bound */
+    int exp;
+    double frac = frexp(v, &exp);
+    double log2v = frac == 0.5 ? exp - 1 : exp + log2(frac);
+    return (int32_t)ceil(ldexp(log2v, schema));
 }

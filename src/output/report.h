@@ -17,6 +17,8 @@ typedef struct {
     double cpu_max;    /* highest one-second sample */
     double lag_p99_ms; /* event-loop lag */
     double lag_max_ms;
+    uint32_t open_connections; /* established now (at the end: when last sampled) */
+    uint64_t samples_dropped;  /* samples per-sample outputs never got (over the cap) */
 } sv_worker_health_t;
 
 /* One second of the run, for charts: rates over the second, latency percentiles of

@@ -454,13 +454,14 @@ def influx(tmp_path):
 class Prometheus:
     """Prometheus from Debian with the remote-write receiver, its data in tmp."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *flags):
         self.port = free_port()
         conf = root / "prometheus.yml"
         conf.write_text("global: {}\n")
         self.proc = subprocess.Popen(
             ["prometheus", f"--config.file={conf}", f"--storage.tsdb.path={root / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver"],
+             f"--web.listen-address=127.0.0.1:{self.port}", "--web.enable-remote-write-receiver",
+             *flags],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_until(self.ready, timeout=30):
             stop_process(self.proc, signal.SIGKILL)
@@ -489,13 +490,25 @@ class Prometheus:
         stop_process(self.proc)
 
 
-@pytest.fixture
-def prometheus(tmp_path):
+def start_prometheus(tmp_path, *flags):
     if shutil.which("prometheus") is None:
         pytest.skip("prometheus is not installed")
     root = tmp_path / "prometheus"
     root.mkdir()
-    p = Prometheus(root)
+    return Prometheus(root, *flags)
+
+
+@pytest.fixture
+def prometheus(tmp_path):
+    p = start_prometheus(tmp_path)
+    yield p
+    p.stop()
+
+
+@pytest.fixture
+def prometheus_native(tmp_path):
+    """Prometheus that takes native histograms."""
+    p = start_prometheus(tmp_path, "--enable-feature=native-histograms")
     yield p
     p.stop()
 
