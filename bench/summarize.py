@@ -12,9 +12,9 @@
       -> one JSON line for an arrival-rate run (salvo --rate RATE/s for DURATION): nginx's
          count and per-second spread from the access-log lines ($msec) between byte
          offsets OFF0 and OFF1, salvo's dropped_iterations and iteration_start_delay
-  summarize.py output EXPORT_JSON TIME_FILE OUTPUT VUS DURATION ROUND RC STDERR_FILE OUT_BYTES OUT_SAMPLES SCRAPES_FILE THREADS_FILE [SNAP_BEFORE SNAP_AFTER]
+  summarize.py output EXPORT_JSON TIME_FILE OUTPUT VUS DURATION ROUND RC STDERR_FILE OUT_BYTES OUT_SAMPLES SCRAPES_FILE THREADS_FILE [SNAP_BEFORE SNAP_AFTER] [--notes NOTES_FILE] [--prom PROM_FILE]
       -> one JSON line for an outputs run (salvo --url with OUTPUT: none, prometheus,
-         json or json.gz, for DURATION): the --url figures, the json file's size and
+         prometheus-rw, json or json.gz, for DURATION): the --url figures, the json file's size and
          samples ("-" when there is no file or no count), the prometheus scrapes
          (SCRAPES_FILE: one "SECONDS HTTP_CODE BYTES salvo_http_reqs_total" line per
          scrape), salvo's stderr (a "samples were left out" warning) and each
@@ -22,7 +22,11 @@
          from /proc/PID/task/TID/schedstat, then "at SECONDS pid PID"). req/s is
          requests / DURATION: with a json stream salvo's own duration_ms (and so its
          http_reqs rate) includes time the collector spent writing after the load
-         stopped.
+         stopped. NOTES_FILE: the summary's (and stderr's) "OUTPUT:" lines, what an
+         output could not deliver. PROM_FILE (prometheus-rw): "READY_S TICKS_BEFORE
+         TICKS_AFTER SUM", the private Prometheus' seconds to ready, its utime+stime
+         (clock ticks) around the run and its sum(salvo_http_reqs_total) afterwards
+         ("-" for what is unknown).
   summarize.py threads PID START_EPOCH_S AT_S -> at START_EPOCH_S + AT_S, each thread of PID
       and its time on CPU ("TID NS" lines, /proc/PID/task/TID/schedstat), then "at S pid PID"
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
@@ -336,7 +340,7 @@ def cmd_rate(args):
     print(json.dumps(r))
 
 
-def cmd_output(args):
+def cmd_output(args, notes_path=None, prom_path=None):
     (export_path, time_path, output, vus, duration, rnd, rc, err_path, out_bytes, out_samples,
      scrapes_path, threads_path) = args[:12]
     dur_s = parse_duration_s(duration)
@@ -349,7 +353,14 @@ def cmd_output(args):
         err = open(err_path, encoding="utf-8", errors="replace").read()
     except OSError:
         err = ""
-    lost = [l.strip() for l in err.splitlines() if "left out" in l]
+    notes = []
+    if notes_path:
+        try:
+            notes = [l.strip() for l in open(notes_path, encoding="utf-8", errors="replace") if l.strip()]
+        except OSError:
+            pass
+    # The "left out" warning: in the summary's OUTPUT: lines, or on stderr without a summary.
+    lost = list(dict.fromkeys(l.strip() for l in err.splitlines() + notes if "left out" in l))
     lost_n = sum(int(m.group(1)) for l in lost for m in [re.search(r"(\d+) samples were left out", l)] if m)
     scrapes = []
     try:
@@ -398,8 +409,25 @@ def cmd_output(args):
               "kept_or_lost_per_req": (nsamples + lost_n) / r["requests"]
               if nsamples is not None and r["requests"] else None,
               "lost_pct": 100.0 * lost_n / (nsamples + lost_n) if nsamples is not None and nsamples + lost_n else None,
-              "lost_warning": " ".join(lost), "stderr": err.strip()[:2000], "scrapes": scrapes})
+              "lost_warning": " ".join(lost), "stderr": err.strip()[:2000], "scrapes": scrapes,
+              "output_notes": notes})
     r.update(snap_deltas(args[12:14], cpu, r["elapsed_s"]))
+    if prom_path:
+        f = open(prom_path, encoding="utf-8").read().split()
+        f += ["-"] * (4 - len(f))
+
+        def num(x):
+            try:
+                return float(x)
+            except ValueError:
+                return None
+        ready, t0, t1, count = (num(x) for x in f[:4])
+        r["prom_ready_s"] = ready
+        r["prom_count"] = int(count) if count is not None else None
+        if t0 is not None and t1 is not None:
+            # Prometheus is another process: its CPU is in other_cpu_pct too.
+            r["prom_cpu_s"] = (t1 - t0) / os.sysconf("SC_CLK_TCK")
+            r["prom_cpu_pct"] = 100.0 * r["prom_cpu_s"] / r["elapsed_s"] if r["elapsed_s"] else None
     print(json.dumps(r))
 
 
@@ -601,7 +629,7 @@ def report_rates(runs, lines):
 
 
 PROMETHEUS_TARGET = 0.95   # req/CPU-s with --out prometheus over without any output
-OUTPUT_ORDER = ["none", "prometheus", "json", "json.gz"]
+OUTPUT_ORDER = ["none", "prometheus", "prometheus-rw", "json", "json.gz"]
 
 
 def report_outputs(runs, lines):
@@ -610,7 +638,7 @@ def report_outputs(runs, lines):
     vus = sorted({r["conns"] for r in runs})
     lines.append(f"Outputs (salvo --url .../hello --vus {','.join(map(str, vus))} --workers 1 on CPU 1, "
                  "with each --out), medians over rounds; ratios against no output:")
-    lines.append(f"{'--out':<10} {'rounds':>6} {'req/s':>9} {'req/CPU-s':>9} {'ratio':>7} {'round by round':>22} "
+    lines.append(f"{'--out':<13} {'rounds':>6} {'req/s':>9} {'req/CPU-s':>9} {'ratio':>7} {'round by round':>22} "
                  f"{'user s':>6} {'sys s':>6} {'CPU %':>5} {'RSS MB':>6} {'p99 ms':>7} {'file MB':>8} "
                  f"{'samples/s':>10} {'smp/req':>7} {'B/smp':>6} {'lost %':>6} {'elapsed':>7} {'non-worker ms/s':>15}")
     base = [r for r in runs if r["output"] == "none"]
@@ -625,7 +653,7 @@ def report_outputs(runs, lines):
               for r in sorted(rows, key=lambda r: r["round"]) if r["round"] in base_by_round]
         rr_text = " ".join(f"{x:.2f}x" for x in rr) if o != "none" else "-"
         has_file = any(r.get("out_bytes") is not None for r in rows)
-        lines.append(f"{o:<10} {len(rows):>6} {med(rows, 'rps'):>9.0f} {eff:>9.0f} {ratio:>6.3f}x {rr_text:>22} "
+        lines.append(f"{o:<13} {len(rows):>6} {med(rows, 'rps'):>9.0f} {eff:>9.0f} {ratio:>6.3f}x {rr_text:>22} "
                      f"{med(rows, 'user_s'):>6.2f} {med(rows, 'sys_s'):>6.2f} {med(rows, 'gen_cpu_pct'):>5.0f} "
                      f"{med(rows, 'rss_mb'):>6.1f} {med(rows, 'p99_ms'):>7.3f} "
                      f"{(fmt(med(rows, 'out_bytes') / 1e6, '{:.1f}') if has_file else '-'):>8} "
@@ -647,6 +675,19 @@ def report_outputs(runs, lines):
                 verdicts.append(f"  prometheus's own CPU (non-worker threads, medians): {nw:.2f} ms/s against {nw0:.2f} "
                                 f"ms/s without output: +{nw - nw0:.2f} ms per second = {100.0 * (nw - nw0) / total_ms_s:.3f}% "
                                 f"of salvo's CPU ({total_ms_s:.0f} ms/s); the worker does the same work either way")
+        elif o == "prometheus-rw" and base_med:
+            verdicts.append(f"  prometheus-rw / none: req/CPU-s {ratio:.3f}x (no target, measured); round by round "
+                            f"median {statistics.median(rr) if rr else float('nan'):.3f}x")
+            nw, nw0 = med(rows, "nonworker_ms_per_s"), med(base, "nonworker_ms_per_s")
+            total_ms_s = 1000.0 * med(base, "cpu_s") / med(base, "elapsed_s")
+            if nw == nw and nw0 == nw0 and total_ms_s:
+                verdicts.append(f"  prometheus-rw's own CPU in salvo (non-worker threads: collector, sender; medians): "
+                                f"{nw:.2f} ms/s against {nw0:.2f} ms/s without output: +{nw - nw0:.2f} ms per second "
+                                f"= {100.0 * (nw - nw0) / total_ms_s:.3f}% of salvo's CPU ({total_ms_s:.0f} ms/s)")
+            pc = med(rows, "prom_cpu_pct")
+            if pc == pc:
+                verdicts.append(f"  the receiving Prometheus (on CPU 0 with nginx, not salvo's CPU; counted in other "
+                                f"CPU%): {pc:.1f}% of a CPU during the run (median)")
         elif o in ("json", "json.gz") and base_med:
             verdicts.append(f"  {o} / none: req/CPU-s {ratio:.3f}x (per-sample stream: no target, measured)")
     lines.extend(verdicts)
@@ -657,25 +698,33 @@ def report_outputs(runs, lines):
                  "lost % = samples left out of the file (salvo's warning) over all samples; elapsed = salvo's wall time "
                  "(--duration plus start-up and, with a stream, writing what is still queued); non-worker ms/s = CPU "
                  "time of salvo's threads other than the worker (the collector on the main thread, the prometheus "
-                 "server's thread) per second of the run, from /proc/PID/task/*/schedstat a second before the "
+                 "server's thread, the prometheus-rw sender's) per second of the run, from /proc/PID/task/*/schedstat a second before the "
                  "end: what collecting and the outputs cost, free of the worker's noise")
     lines.append("Every outputs run:")
-    lines.append(f"{'--out':<10} {'round':>5} {'requests':>9} {'nginx':>9} {'ng-salvo':>8} {'req/CPU-s':>9} "
-                 f"{'user s':>6} {'sys s':>6} {'elapsed':>7} {'RSS MB':>6} {'file bytes':>11} {'samples':>9} "
-                 f"{'scrapes (s:code:bytes:reqs_total)':<40} {'err':>4} {'rc':>3} {'other CPU%':>10} {'steal%':>6}")
+    lines.append(f"{'--out':<13} {'round':>5} {'requests':>9} {'nginx':>9} {'ng-salvo':>8} {'prom sum':>9} "
+                 f"{'pr-salvo':>8} {'req/CPU-s':>9} "
+                 f"{'user s':>6} {'sys s':>6} {'elapsed':>7} {'RSS MB':>6} {'test s':>6} {'worker ms':>9} "
+                 f"{'main ms':>8} {'other ms':>8} {'file bytes':>11} {'samples':>9} {'lost':>8} {'smp/req':>9} "
+                 f"{'scrapes (s:code:bytes:reqs_total)':<40} {'err':>4} {'rc':>3} {'other CPU%':>10} "
+                 f"{'prom CPU%':>9} {'steal%':>6}")
     for r in sorted(runs, key=lambda r: (r["round"], OUTPUT_ORDER.index(r["output"])
                                          if r["output"] in OUTPUT_ORDER else 9)):
         sc = " ".join(f"{s['at_s']:.1f}:{s['code']}:{s['bytes']}:{s['http_reqs_total']:.0f}"
                       for s in r.get("scrapes", [])) or "-"
         diff = r["server_requests"] - r["requests"] if "server_requests" in r else None
-        lines.append(f"{r['output']:<10} {r['round']:>5} {r['requests']:>9} {fmt(r.get('server_requests')):>9} "
-                     f"{fmt(diff):>8} {r['req_per_cpu_s']:>9.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} "
+        pdiff = r["prom_count"] - r["requests"] if r.get("prom_count") is not None else None
+        lines.append(f"{r['output']:<13} {r['round']:>5} {r['requests']:>9} {fmt(r.get('server_requests')):>9} "
+                     f"{fmt(diff):>8} {fmt(r.get('prom_count')):>9} {fmt(pdiff):>8} {r['req_per_cpu_s']:>9.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} "
                      f"{r['elapsed_s']:>7.2f} {r['rss_mb']:>6.1f} {r['test_s']:>6.2f} {fmt(r.get('worker_ms')):>9} "
                      f"{fmt(r.get('main_ms'), '{:.1f}'):>8} {fmt(r.get('other_threads_ms'), '{:.1f}'):>8} "
                      f"{fmt(r.get('out_bytes')):>11} "
                      f"{fmt(r.get('out_samples')):>9} {fmt(r.get('lost_samples')):>8} "
                      f"{fmt(r.get('kept_or_lost_per_req'), '{:.2f}'):>9} {sc:<40} {r['errors']:>4} {r['rc']:>3} "
-                     f"{fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('steal_pct')):>6}")
+                     f"{fmt(r.get('other_cpu_pct')):>10} {fmt(r.get('prom_cpu_pct')):>9} {fmt(r.get('steal_pct')):>6}")
+    lines.append("  (prom sum = the receiving Prometheus' sum(salvo_http_reqs_total) after the run, pr-salvo = it less "
+                 "salvo's count; prom CPU% = that Prometheus' CPU during the run, part of other CPU%; test s = salvo's "
+                 "duration_ms; worker/main/other ms = threads' CPU a second before the end; lost = samples left out; "
+                 "smp/req = samples written or left out per request)")
     counted = [r for r in runs if "server_requests" in r]
     unequal = [r for r in counted if r["server_requests"] != r["requests"]]
     if unequal:
@@ -686,10 +735,10 @@ def report_outputs(runs, lines):
         lines.append("  salvo's request count = nginx's stub_status delta in every outputs run")
     lost = [r for r in runs if r.get("lost_warning")]
     if lost:
-        lines.append("WARNING: samples left out of the stream (salvo's stderr): " + "; ".join(
+        lines.append("WARNING: samples left out of the stream (salvo's summary or stderr): " + "; ".join(
             f"--out {r['output']} round {r['round']}: {r['lost_warning']}" for r in lost))
     else:
-        lines.append("  no \"samples were left out\" warning on salvo's stderr in any run")
+        lines.append("  no \"samples were left out\" warning in salvo's summary or stderr in any run")
     other = [r for r in runs if r.get("stderr") and not r.get("lost_warning")]
     for r in other:
         lines.append(f"  stderr of --out {r['output']} round {r['round']}: " + r["stderr"].replace("\n", " | ")[:300])
@@ -702,6 +751,19 @@ def report_outputs(runs, lines):
     if short:
         lines.append("WARNING: json file missing, or not readable to its end: " + ", ".join(
             f"--out {r['output']} round {r['round']}" for r in short))
+    rw = [r for r in runs if r["output"] == "prometheus-rw"]
+    rw_bad = [r for r in rw if r.get("prom_count") != r["requests"]]
+    if rw_bad:
+        lines.append("WARNING: Prometheus' sum(salvo_http_reqs_total) differs from salvo's request count in: " + ", ".join(
+            f"round {r['round']} (salvo {r['requests']}, Prometheus {fmt(r.get('prom_count'))})" for r in rw_bad))
+    elif rw:
+        lines.append("  Prometheus' sum(salvo_http_reqs_total) = salvo's request count in every prometheus-rw run")
+    noted = [r for r in runs if r.get("output_notes")]
+    if noted:
+        lines.append("OUTPUT lines in the summary (what an output could not deliver): " + "; ".join(
+            f"--out {r['output']} round {r['round']}: " + " | ".join(r["output_notes"]) for r in noted))
+    else:
+        lines.append("  no OUTPUT: line (an output that could not deliver) in any run's summary")
     bad_scrapes = [r for r in runs if r["output"] == "prometheus" and
                    any(s["code"] != "200" or s["http_reqs_total"] <= 0 for s in r.get("scrapes", []))]
     if bad_scrapes:
@@ -773,11 +835,15 @@ def cmd_report(args):
             return f"salvo --out {r['output']} round {r['round']}"
         where = "script " if r["scenario"] == "script" and r["tool"] == "wrk" else ""
         return f"{where}{r['tool']} c={r['conns']} round {r['round']}"
-    noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) > 10 or (r.get("steal_pct") or 0) > 5]
+    # The private Prometheus of a prometheus-rw run is part of the setup, not noise.
+    noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) - (r.get("prom_cpu_pct") or 0) > 10 or
+             (r.get("steal_pct") or 0) > 5]
     if noisy:
         lines.append("")
         lines.append("NOTE: other processes (or the hypervisor: steal) took more than 10% (5%) of a CPU during: " +
                      ", ".join(name(r) for r in noisy) +
+                     (" (a prometheus-rw run's own Prometheus not counted)"
+                      if any(r.get("prom_cpu_pct") is not None for r in noisy) else "") +
                      "; the machine was not quiet, so those runs are less trustworthy.")
     # Count check: nginx saw every request the generator counted, plus at most the
     # requests still in flight when the generator stopped (one per connection); the
@@ -813,6 +879,8 @@ def main():
         raise SystemExit(__doc__)
     cmd, args = sys.argv[1], sys.argv[2:]
     scenario = take_option(args, "--scenario", "url")
+    notes = take_option(args, "--notes", None)
+    prom = take_option(args, "--prom", None)
     if cmd in ("wrk", "salvo", "salvo-script") and len(args) in (5, 7):
         cmd_run(cmd, args, scenario)
     elif cmd == "sleep" and len(args) in (7, 9):
@@ -820,7 +888,7 @@ def main():
     elif cmd == "rate" and len(args) in (10, 12):
         cmd_rate(args)
     elif cmd == "output" and len(args) in (12, 14):
-        cmd_output(args)
+        cmd_output(args, notes, prom)
     elif cmd == "threads" and len(args) == 3:
         cmd_threads(args)
     elif cmd == "quiet" and len(args) == 3:
