@@ -55,12 +55,7 @@ static int build_request(run_args_t *a)
     free(headers);
     if (rc != 0) /* method and headers were checked as options: the URL is at fault */
         return sv_cli_error("--url: \"%s\": %s", rq->url, why);
-    bool tls = probe.url.tls;
     sv_http_request_free(&probe);
-    if (tls)
-        return sv_cli_error("--url: \"%s\": https:// is not supported yet (TLS arrives with the "
-                            "protocols work); use http://",
-                            rq->url);
     return 0;
 }
 
@@ -263,11 +258,17 @@ int sv_cmd_run(int argc, char **argv)
         goto out;
     if ((code = sv_run_configure(&a)) != 0)
         goto out;
+    char err[512];
+    if (sv_tls_new(&a.tls, &a.plan.tls, err, sizeof(err)) != 0) {
+        sv_cli_error("%s", err);
+        code = SV_EXIT_USAGE;
+        goto out;
+    }
+    a.plan.tls_context = a.tls;
     if (a.plan.summary_export && check_export_path(a.plan.summary_export) != 0) {
         code = SV_EXIT_USAGE;
         goto out;
     }
-    char err[512];
     if (a.n_outs && sv_outputs_open(&a.outputs, a.outs, a.n_outs, a.catalog, a.out_required, err,
                                     sizeof(err)) != 0) {
         sv_cli_error("%s", err);
@@ -279,6 +280,7 @@ out:
     sv_script_free(a.script);
     sv_catalog_free(a.catalog);
     sv_plan_free(&a.plan);
+    sv_tls_free(a.tls);
     json_decref(a.flags);
     sv_outputs_close(a.outputs);
     for (size_t i = 0; i < a.n_outs; i++)

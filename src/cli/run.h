@@ -24,6 +24,7 @@ typedef struct {
     struct sv_outputs *outputs;
     sv_catalog_t *catalog;
     sv_script_t *script;
+    struct sv_tls *tls; /* built from the plan's TLS options */
 } run_args_t;
 
 extern const sv_opt_t sv_run_options[];

@@ -279,6 +279,42 @@ static int opt_discard_bodies(void *ctx, const char *v)
     return 0;
 }
 
+static int opt_insecure(void *ctx, const char *v)
+{
+    set_flag(ctx, "insecureSkipTLSVerify", json_true());
+    return 0;
+}
+
+static int opt_cacert(void *ctx, const char *v)
+{
+    set_flag(ctx, "tlsCACert", json_string(v));
+    return 0;
+}
+
+/* --cert and --key: one client certificate for every host, as tlsAuth. */
+static int opt_cert_or_key(void *ctx, const char *field, const char *v)
+{
+    json_t *flags = ARGS(ctx)->flags;
+    json_t *list = json_object_get(flags, "tlsAuth");
+    if (list == NULL) {
+        list = json_array();
+        json_array_append_new(list, json_object());
+        json_object_set_new(flags, "tlsAuth", list);
+    }
+    json_object_set_new(json_array_get(list, 0), field, json_string(v));
+    return 0;
+}
+
+static int opt_cert(void *ctx, const char *v)
+{
+    return opt_cert_or_key(ctx, "cert", v);
+}
+
+static int opt_key(void *ctx, const char *v)
+{
+    return opt_cert_or_key(ctx, "key", v);
+}
+
 static int opt_user_agent(void *ctx, const char *v)
 {
     set_flag(ctx, "userAgent", json_string(v));
@@ -448,6 +484,13 @@ const sv_opt_t sv_run_options[] = {
     {"timeout", 0, "DURATION", "per-request timeout (default 60s)", opt_timeout},
     {"no-connection-reuse", 0, NULL, "a new connection for every request", opt_no_connection_reuse},
     {"user-agent", 0, "STRING", "the User-Agent header (default salvo/VERSION)", opt_user_agent},
+    {"insecure", 'k', NULL, "skip TLS certificate verification (insecureSkipTLSVerify)",
+     opt_insecure},
+    {"insecure-skip-tls-verify", 0, NULL, "the same, as k6 spells it", opt_insecure},
+    {"cacert", 0, "FILE", "trust the CA certificates of this PEM file instead of the system's",
+     opt_cacert},
+    {"cert", 0, "FILE", "a client certificate (PEM) for TLS, with --key", opt_cert},
+    {"key", 0, "FILE", "the client certificate's private key (PEM)", opt_key},
     {"discard-response-bodies", 0, NULL, "read bodies but keep none (saves memory)",
      opt_discard_bodies},
     {"rps", 0, "N", "cap on request starts per second over the whole test", opt_rps},

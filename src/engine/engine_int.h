@@ -31,12 +31,13 @@ typedef struct {
     void (*interrupt)(sv_vu_t *vu);
 } sv_vu_driver_t;
 
-/* Series a request's samples go to, for one (status, error) outcome. */
+/* Series a request's samples go to, for one (status, error, TLS version) outcome. */
 typedef struct {
     int status, error_code;
     bool expected;
-    sv_series_t *reqs, *duration, *blocked, *connecting, *sending, *waiting, *receiving;
-    sv_series_t *failed, *corrected;
+    const char *tls_version; /* static, from the client */
+    sv_series_t *reqs, *duration, *blocked, *connecting, *tls_handshaking;
+    sv_series_t *sending, *waiting, *receiving, *failed, *corrected;
 } sv_req_series_t;
 
 #define SV_REQ_SERIES_CACHE 8

@@ -35,7 +35,8 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
     int status = res->status ? res->status * 10 + res->minor_version : 0;
     for (int i = 0; i < site->n_cached; i++) {
         sv_req_series_t *c = &site->cache[i];
-        if (c->status == status && c->error_code == code && c->expected == expected)
+        if (c->status == status && c->error_code == code && c->expected == expected &&
+            c->tls_version == res->tls_version)
             return c;
     }
     int slot = site->n_cached < SV_REQ_SERIES_CACHE ? site->n_cached++ : site->next_evict++;
@@ -48,6 +49,8 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
     if (res->status)
         t = sv_registry_tags_with(reg, t, "proto", res->minor_version ? "HTTP/1.1" : "HTTP/1.0");
     t = sv_registry_tags_with(reg, t, "expected_response", expected ? "true" : "false");
+    if (res->tls_version && *res->tls_version)
+        t = sv_registry_tags_with(reg, t, "tls_version", res->tls_version);
     if (code) {
         snprintf(num, sizeof(num), "%d", code);
         t = sv_registry_tags_with(reg, t, "error_code", num);
@@ -60,10 +63,12 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
         .status = status,
         .error_code = code,
         .expected = expected,
+        .tls_version = res->tls_version,
         .reqs = sv_registry_series(reg, SV_M_HTTP_REQS, t),
         .duration = sv_registry_series(reg, SV_M_HTTP_REQ_DURATION, t),
         .blocked = sv_registry_series(reg, SV_M_HTTP_REQ_BLOCKED, t),
         .connecting = sv_registry_series(reg, SV_M_HTTP_REQ_CONNECTING, t),
+        .tls_handshaking = sv_registry_series(reg, SV_M_HTTP_REQ_TLS_HANDSHAKING, t),
         .sending = sv_registry_series(reg, SV_M_HTTP_REQ_SENDING, t),
         .waiting = sv_registry_series(reg, SV_M_HTTP_REQ_WAITING, t),
         .receiving = sv_registry_series(reg, SV_M_HTTP_REQ_RECEIVING, t),
@@ -83,6 +88,7 @@ void sv_record_request(sv_registry_t *reg, sv_req_site_t *site, const sv_http_re
     sv_series_add_trend(reg, s->duration, sv_ns_to_us(duration_ns));
     sv_series_add_trend(reg, s->blocked, sv_ns_to_us(res->blocked_ns));
     sv_series_add_trend(reg, s->connecting, sv_ns_to_us(res->connecting_ns));
+    sv_series_add_trend(reg, s->tls_handshaking, sv_ns_to_us(res->tls_handshaking_ns));
     sv_series_add_trend(reg, s->sending, sv_ns_to_us(res->sending_ns));
     sv_series_add_trend(reg, s->waiting, sv_ns_to_us(res->waiting_ns));
     sv_series_add_trend(reg, s->receiving, sv_ns_to_us(res->receiving_ns));

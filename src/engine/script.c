@@ -62,6 +62,7 @@ bool sv_script_has_function(sv_script_t *s, const char *name)
 
 int sv_script_setup(sv_script_t *s, char *err)
 {
+    sv_http_ctx_set_tls(s->http, s->host.plan->tls_context); /* built after the script loaded */
     free(s->setup_json);
     s->setup_json = NULL;
     return sv_lua_run_setup(s->lua, &s->setup_json, err);

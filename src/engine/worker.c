@@ -763,6 +763,7 @@ void sv_worker_start(sv_worker_t *w)
     uv_loop_init(&w->loop);
     const sv_plan_t *plan = w->engine->plan;
     w->http = sv_http_ctx_new(&w->loop, plan->max_response_bytes);
+    sv_http_ctx_set_tls(w->http, plan->tls_context);
     if (plan->rps && plan->segment.count) {
         /* this worker's share of the segment's share of the cap */
         unsigned __int128 num =

@@ -1,10 +1,12 @@
 /*
- * HTTP/1.1 connections on libuv. One request at a time per connection, kept alive
- * between requests. Writes go straight to the socket with uv_try_write and fall
- * back to uv_write only when the kernel buffer is full, so the common request costs
- * one write() and, with the read watcher left armed, no epoll_ctl. Reads land in
- * one buffer per worker; only a head split across reads is copied (into the
- * connection's stash). See docs/internals/http-client.md.
+ * HTTP/1.1 connections on libuv, plain or over TLS. One request at a time per
+ * connection, kept alive between requests. Writes go straight to the socket with
+ * uv_try_write and fall back to uv_write only when the kernel buffer is full, so the
+ * common request costs one write() and, with the read watcher left armed, no
+ * epoll_ctl. Reads land in one buffer per worker; only a head split across reads is
+ * copied (into the connection's stash). Over TLS (tls.h) the same buffers carry the
+ * ciphertext, and the plaintext lands in a second buffer per worker; a reconnecting
+ * connection resumes its last session. See docs/internals/http-client.md.
  */
 #include "client.h"
 
@@ -26,11 +28,13 @@ typedef enum { DNS_IDLE, DNS_PENDING, DNS_READY, DNS_FAILED } dns_state_t;
 typedef struct dns_entry {
     char *host;
     uint16_t port;
+    bool tls;
     dns_state_t state;
     int error;
     struct sockaddr_storage addrs[MAX_ADDRS];
     int n_addrs;
     int preferred; /* the address that last accepted a connection */
+    bool numeric;  /* host is an IP address */
     uint64_t expires_ns;
     uv_getaddrinfo_t req;
     sv_http_conn_t *waiters;
@@ -41,6 +45,9 @@ typedef struct dns_entry {
 struct sv_http_ctx {
     uv_loop_t *loop;
     char *read_buf;
+    char *plain_buf;     /* TLS: decrypted bytes, allocated on first use */
+    const sv_tls_t *tls; /* https:// requests' context */
+    sv_tls_t *own_tls;   /* a default one, made when none was set */
     uint64_t max_response_bytes;
     dns_entry_t *dns;
     int pending_lookups;   /* entries with a getaddrinfo in flight */
@@ -51,10 +58,11 @@ struct sv_http_ctx {
 };
 
 typedef enum {
-    C_IDLE,       /* no request in flight */
-    C_PACED,      /* waiting for its turn under the rps cap */
-    C_RESOLVING,  /* waiting for DNS */
-    C_CONNECTING, /* connect in flight (or waiting for the old socket to close) */
+    C_IDLE,        /* no request in flight */
+    C_PACED,       /* waiting for its turn under the rps cap */
+    C_RESOLVING,   /* waiting for DNS */
+    C_CONNECTING,  /* connect in flight (or waiting for the old socket to close) */
+    C_HANDSHAKING, /* TLS handshake in flight */
     C_SENDING,
     C_WAITING, /* request written, response not complete */
     C_FAILING, /* error decided, delivery scheduled on the timer */
@@ -74,7 +82,7 @@ struct sv_http_conn {
     bool want_connect; /* connect once the old socket finished closing */
     bool freeing;
     int open_handles;
-    dns_entry_t *endpoint; /* where the socket goes */
+    dns_entry_t *endpoint; /* where the socket goes (and whether over TLS) */
     int addr_index, addrs_tried;
     sv_http_conn_t *dns_next;
     const sv_http_request_t *req;
@@ -86,8 +94,17 @@ struct sv_http_conn {
     bool head_done, keep_alive, retried;
     sv_h1_body_t body;
     char *content_encoding;
-    uint64_t t_connect_start, t_connected, t_write_start, t_written, t_first_byte;
+    uint64_t t_connect_start, t_connected, t_tls_start, t_tls_done;
+    uint64_t t_write_start, t_written, t_first_byte;
     uint64_t body_bytes;
+    /* TLS: the session engine (kept after the socket closes, to resume its session),
+     * bytes waiting to be written, and those a uv_write has in flight */
+    sv_tls_conn_t *tls;
+    sv_buf_t tls_queue, tls_flight;
+    bool secure;      /* the socket speaks TLS */
+    bool tls_ready;   /* its handshake is done */
+    bool tls_writing; /* tls_flight is in a uv_write */
+    uint32_t sends;   /* requests sent on this connection, to tell them apart */
 };
 
 static void start_request(sv_http_conn_t *c);
@@ -101,6 +118,11 @@ sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes)
     ctx->read_buf = sv_xmalloc(READ_BUF_SIZE);
     ctx->max_response_bytes = max_response_bytes ? max_response_bytes : UINT64_MAX;
     return ctx;
+}
+
+void sv_http_ctx_set_tls(sv_http_ctx_t *ctx, const sv_tls_t *tls)
+{
+    ctx->tls = tls;
 }
 
 uint32_t sv_http_ctx_open_connections(const sv_http_ctx_t *ctx)
@@ -118,6 +140,8 @@ static void free_dns_entries(sv_http_ctx_t *ctx)
         e = next;
     }
     free(ctx->read_buf);
+    free(ctx->plain_buf);
+    sv_tls_free(ctx->own_tls);
     free(ctx);
 }
 
@@ -148,6 +172,10 @@ static void deliver(sv_http_conn_t *c)
     r->blocked_ns = span_ns(r->start_ns, connect_at);
     if (c->t_connect_start)
         r->connecting_ns = span_ns(c->t_connect_start, c->t_connected ? c->t_connected : now);
+    if (c->t_tls_start)
+        r->tls_handshaking_ns = span_ns(c->t_tls_start, c->t_tls_done ? c->t_tls_done : now);
+    r->tls_version = c->tls_ready ? sv_tls_version_name(c->tls) : "";
+    r->tls_cipher = c->tls_ready ? sv_tls_cipher_name(c->tls) : "";
     if (c->t_write_start) {
         uint64_t written = c->t_written ? c->t_written : now;
         r->sending_ns = span_ns(c->t_write_start, written);
@@ -173,6 +201,9 @@ static void maybe_free(sv_http_conn_t *c)
         sv_buf_free(&c->stash);
         sv_buf_free(&c->res.head);
         sv_buf_free(&c->res.body);
+        sv_buf_free(&c->tls_queue);
+        sv_buf_free(&c->tls_flight);
+        sv_tls_conn_free(c->tls);
         free(c->content_encoding);
         free(c);
     }
@@ -194,7 +225,8 @@ static void close_socket(sv_http_conn_t *c)
 {
     if (c->connected)
         c->ctx->open_connections--;
-    c->connected = false;
+    c->connected = c->secure = c->tls_ready = false;
+    sv_buf_reset(&c->tls_queue);
     if (c->tcp_state != SOCK_OPEN)
         return;
     c->tcp_state = SOCK_CLOSING;
@@ -215,6 +247,8 @@ sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx)
     uv_timer_init(ctx->loop, &c->timer);
     c->open_handles = 1;
     sv_buf_init(&c->stash, MAX_HEAD_BYTES);
+    sv_buf_init(&c->tls_queue, SIZE_MAX);
+    sv_buf_init(&c->tls_flight, SIZE_MAX);
     return c;
 }
 
@@ -280,10 +314,11 @@ static void on_timeout(uv_timer_t *t)
     }
     if (c->state == C_RESOLVING)
         dns_remove_waiter(c);
+    bool handshaking = c->state == C_HANDSHAKING;
     close_socket(c);
     c->want_connect = false;
-    c->res.error_code = SV_HTTP_ERR_TIMEOUT;
-    c->res.error = "request timeout";
+    c->res.error_code = handshaking ? SV_HTTP_ERR_TLS_HANDSHAKE_TIMEOUT : SV_HTTP_ERR_TIMEOUT;
+    c->res.error = handshaking ? "tls: handshake timeout" : "request timeout";
     deliver(c);
 }
 
@@ -297,7 +332,7 @@ static bool retry_stale(sv_http_conn_t *c)
     close_socket(c);
     c->res.reused = false;
     c->res.bytes_sent = 0;
-    c->t_write_start = c->t_written = 0;
+    c->t_write_start = c->t_written = c->t_tls_start = c->t_tls_done = 0;
     begin_connect(c);
     return true;
 }
@@ -450,6 +485,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read_error(sv_http_conn_t *c, ssize_t nread)
 {
+    if (c->state == C_HANDSHAKING) {
+        if (nread == UV_ECONNRESET)
+            fail(c, SV_HTTP_ERR_RESET_BY_PEER, "read: connection reset by peer");
+        else
+            fail(c, SV_HTTP_ERR_TLS, "tls: the server closed the connection during the handshake");
+        return;
+    }
     if (c->state != C_WAITING && c->state != C_SENDING) {
         close_socket(c); /* idle keep-alive socket closed by the server */
         return;
@@ -469,6 +511,17 @@ static void on_read_error(sv_http_conn_t *c, ssize_t nread)
         fail(c, SV_HTTP_ERR_TCP, "read: network error");
 }
 
+static void first_byte(sv_http_conn_t *c)
+{
+    if (c->t_first_byte == 0) {
+        c->t_first_byte = sv_now_ns();
+        if (c->t_written == 0)
+            c->t_written = c->t_first_byte; /* the server answered before we finished */
+    }
+}
+
+static void tls_received(sv_http_conn_t *c, const char *data, size_t len);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sv_http_conn_t *c = sv_container_of(s, sv_http_conn_t, tcp);
@@ -478,15 +531,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         on_read_error(c, nread);
         return;
     }
+    if (c->secure) {
+        tls_received(c, buf->base, (size_t)nread);
+        return;
+    }
     if (c->state != C_WAITING && c->state != C_SENDING) {
         close_socket(c); /* unsolicited bytes on an idle connection */
         return;
     }
-    if (c->t_first_byte == 0) {
-        c->t_first_byte = sv_now_ns();
-        if (c->t_written == 0)
-            c->t_written = c->t_first_byte; /* the server answered before we finished */
-    }
+    first_byte(c);
     c->res.bytes_received += (uint64_t)nread;
     on_data(c, buf->base, (size_t)nread);
 }
@@ -519,28 +572,185 @@ static void on_written(uv_write_t *w, int status)
     c->state = C_WAITING;
 }
 
+typedef enum { WRITTEN, WRITE_PENDING, WRITE_FAILED } write_outcome_t;
+
+/* Writes len bytes: at once when the kernel takes them all, else the rest with a
+ * uv_write that calls cb. A failure fails the request. */
+static write_outcome_t write_out(sv_http_conn_t *c, char *data, size_t len, uv_write_cb cb)
+{
+    uv_buf_t b = uv_buf_init(data, (unsigned)len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)len)
+        return WRITTEN;
+    if (n < 0 && n != UV_EAGAIN) {
+        write_failed(c, n);
+        return WRITE_FAILED;
+    }
+    size_t done = n > 0 ? (size_t)n : 0;
+    b = uv_buf_init(data + done, (unsigned)(len - done));
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, cb);
+    if (rc < 0) {
+        write_failed(c, rc);
+        return WRITE_FAILED;
+    }
+    return WRITE_PENDING;
+}
+
+static bool tls_flush(sv_http_conn_t *c);
+static void tls_failed(sv_http_conn_t *c);
+
 static void send_bytes(sv_http_conn_t *c, uint64_t now)
 {
     const sv_buf_t *wire = &c->req->wire;
     c->state = C_SENDING;
     c->t_write_start = now;
+    if (c->secure) {
+        if (sv_tls_write(c->tls, wire->data, wire->len) != SV_TLS_OK)
+            tls_failed(c);
+        else if (tls_flush(c) && !c->tls_writing) {
+            c->t_written = sv_now_ns();
+            c->state = C_WAITING;
+        }
+        return;
+    }
     c->res.bytes_sent = wire->len;
-    uv_buf_t b = uv_buf_init(wire->data, (unsigned)wire->len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)wire->len) {
+    if (write_out(c, wire->data, wire->len, on_written) == WRITTEN) {
         c->t_written = sv_now_ns();
         c->state = C_WAITING;
+    }
+}
+
+/* ---- TLS ------------------------------------------------------------------------ */
+
+static void tls_failed(sv_http_conn_t *c)
+{
+    const char *message;
+    int code = sv_tls_error(c->tls, &message);
+    fail(c, code, message);
+}
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+    sv_http_conn_t *c = sv_container_of(w, sv_http_conn_t, write_req);
+    c->tls_writing = false;
+    bool in_request = c->state == C_SENDING || c->state == C_HANDSHAKING;
+    if (status < 0) {
+        if (in_request)
+            write_failed(c, status);
         return;
     }
-    if (n < 0 && n != UV_EAGAIN) {
-        write_failed(c, n);
+    if (c->tls_queue.len && !tls_flush(c))
+        return;
+    if (c->state == C_SENDING && !c->tls_writing) {
+        c->t_written = sv_now_ns();
+        c->state = C_WAITING;
+    }
+}
+
+/* Moves the engine's output to the socket: at once if nothing is in flight, else
+ * queued behind the write in flight. False after failing the request. */
+static bool tls_flush(sv_http_conn_t *c)
+{
+    size_t n;
+    do {
+        char *dst = sv_buf_reserve(&c->tls_queue, READ_BUF_SIZE);
+        n = sv_tls_take_output(c->tls, dst, READ_BUF_SIZE);
+        c->tls_queue.len += n;
+        c->res.bytes_sent += n;
+    } while (n == READ_BUF_SIZE);
+    if (c->tls_writing || c->tls_queue.len == 0)
+        return true;
+    sv_buf_t out = c->tls_queue; /* it becomes the flight; the old flight, the queue */
+    c->tls_queue = c->tls_flight;
+    c->tls_flight = out;
+    sv_buf_reset(&c->tls_queue);
+    write_outcome_t w = write_out(c, c->tls_flight.data, c->tls_flight.len, on_tls_written);
+    c->tls_writing = w == WRITE_PENDING;
+    return w != WRITE_FAILED;
+}
+
+static void continue_handshake(sv_http_conn_t *c)
+{
+    sv_tls_status_t st = sv_tls_handshake(c->tls);
+    if (st == SV_TLS_FAILED || st == SV_TLS_CLOSED) {
+        tls_failed(c);
         return;
     }
-    size_t done = n > 0 ? (size_t)n : 0;
-    b = uv_buf_init(wire->data + done, (unsigned)(wire->len - done));
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
-    if (rc < 0)
-        write_failed(c, rc);
+    if (!tls_flush(c) || st != SV_TLS_OK)
+        return;
+    c->t_tls_done = sv_now_ns();
+    c->tls_ready = true;
+    send_bytes(c, c->t_tls_done);
+}
+
+/* The TCP connection is up: a TLS session on it, resuming the connection's last. */
+static void start_tls(sv_http_conn_t *c)
+{
+    sv_http_ctx_t *ctx = c->ctx;
+    if (ctx->tls == NULL) {
+        char err[256];
+        if (ctx->own_tls == NULL &&
+            sv_tls_new(&ctx->own_tls, &(sv_tls_opts_t){0}, err, sizeof(err)) != 0) {
+            fail(c, SV_HTTP_ERR_TLS, "tls: OpenSSL could not be set up");
+            return;
+        }
+        ctx->tls = ctx->own_tls;
+    }
+    sv_tls_conn_t *previous = c->tls;
+    c->tls = sv_tls_conn_new(ctx->tls, c->endpoint->host, c->endpoint->numeric, previous);
+    sv_tls_conn_free(previous);
+    if (c->tls == NULL) {
+        fail(c, SV_HTTP_ERR_TLS, "tls: OpenSSL could not make a session");
+        return;
+    }
+    c->secure = true;
+    c->state = C_HANDSHAKING;
+    c->t_tls_start = sv_now_ns();
+    continue_handshake(c);
+}
+
+/* Decrypted bytes for the request in flight, until the engine wants more. */
+static void read_plain(sv_http_conn_t *c)
+{
+    sv_http_ctx_t *ctx = c->ctx;
+    if (ctx->plain_buf == NULL)
+        ctx->plain_buf = sv_xmalloc(READ_BUF_SIZE);
+    for (;;) {
+        size_t n;
+        sv_tls_status_t st = sv_tls_read(c->tls, ctx->plain_buf, READ_BUF_SIZE, &n);
+        bool in_request = c->state == C_WAITING || c->state == C_SENDING;
+        if (st == SV_TLS_WANT)
+            return;
+        if (st == SV_TLS_CLOSED) {
+            on_read_error(c, UV_EOF);
+            return;
+        }
+        if (st == SV_TLS_FAILED || !in_request) {
+            if (in_request)
+                tls_failed(c);
+            else
+                close_socket(c); /* unsolicited bytes on an idle connection */
+            return;
+        }
+        first_byte(c);
+        uint32_t sends = c->sends;
+        on_data(c, ctx->plain_buf, n);
+        if (c->sends != sends || (c->state != C_WAITING && c->state != C_SENDING))
+            return; /* done with that response; what follows is the next one's */
+    }
+}
+
+static void tls_received(sv_http_conn_t *c, const char *data, size_t len)
+{
+    if (c->state == C_WAITING || c->state == C_SENDING || c->state == C_HANDSHAKING)
+        c->res.bytes_received += len;
+    sv_tls_feed(c->tls, data, len);
+    if (c->state == C_HANDSHAKING) {
+        continue_handshake(c);
+        if (c->state != C_SENDING && c->state != C_WAITING)
+            return;
+    }
+    read_plain(c);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -569,7 +779,10 @@ static void on_connect(uv_connect_t *req, int status)
     c->connected = true;
     c->ctx->open_connections++;
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    send_bytes(c, c->t_connected);
+    if (c->endpoint->tls)
+        start_tls(c);
+    else
+        send_bytes(c, c->t_connected);
 }
 
 static void begin_connect(sv_http_conn_t *c)
@@ -649,6 +862,7 @@ static bool numeric_address(dns_entry_t *e)
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&e->addrs[0];
     if (uv_ip4_addr(e->host, e->port, v4) == 0 || uv_ip6_addr(e->host, e->port, v6) == 0) {
         e->n_addrs = 1;
+        e->numeric = true;
         e->state = DNS_READY;
         e->expires_ns = UINT64_MAX;
         return true;
@@ -659,11 +873,12 @@ static bool numeric_address(dns_entry_t *e)
 static dns_entry_t *dns_entry(sv_http_ctx_t *ctx, const sv_url_t *u)
 {
     for (dns_entry_t *e = ctx->dns; e; e = e->next)
-        if (e->port == u->port && strcmp(e->host, u->host) == 0)
+        if (e->port == u->port && e->tls == u->tls && strcmp(e->host, u->host) == 0)
             return e;
     dns_entry_t *e = sv_xcalloc(1, sizeof(*e));
     e->host = sv_xstrdup(u->host);
     e->port = u->port;
+    e->tls = u->tls;
     e->ctx = ctx;
     e->next = ctx->dns;
     ctx->dns = e;
@@ -769,7 +984,9 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
     c->head_done = false;
     c->retried = false;
     c->body_bytes = 0;
-    c->t_connect_start = c->t_connected = c->t_write_start = c->t_written = c->t_first_byte = 0;
+    c->t_connect_start = c->t_connected = c->t_tls_start = c->t_tls_done = 0;
+    c->t_write_start = c->t_written = c->t_first_byte = 0;
+    c->sends++;
     sv_buf_reset(&c->stash);
     c->opts = *opts;
     uint64_t slot = pace(c->ctx, c->res.start_ns);

@@ -14,9 +14,10 @@
 #include <uv.h>
 
 #include "../util/util.h"
+#include "tls.h"
 #include "url.h"
 
-/* k6's error codes, and salvo's own in the 17xx content range. */
+/* k6's error codes, and salvo's own: 1312-1313 in the TLS range, 17xx for content. */
 #define SV_HTTP_ERRORS(X)                                                                          \
     X(GENERIC, 1000)                                                                               \
     X(INVALID_URL, 1020)                                                                           \
@@ -30,6 +31,11 @@
     X(DIAL_TIMEOUT, 1211)                                                                          \
     X(DIAL_REFUSED, 1212)                                                                          \
     X(RESET_BY_PEER, 1220)                                                                         \
+    X(TLS, 1300)                                                                                   \
+    X(TLS_UNKNOWN_AUTHORITY, 1310)                                                                 \
+    X(TLS_HOSTNAME, 1311)                                                                          \
+    X(TLS_CERT_EXPIRED, 1312)                                                                      \
+    X(TLS_HANDSHAKE_TIMEOUT, 1313)                                                                 \
     X(DECOMPRESSION, 1701)                                                                         \
     X(MALFORMED_RESPONSE, 1702)                                                                    \
     X(RESPONSE_TOO_LARGE, 1703)
@@ -79,7 +85,9 @@ typedef struct {
     bool reused;       /* sent on a kept-alive connection */
     uint64_t start_ns; /* when the request was handed to the client */
     uint64_t end_ns;   /* when the result was delivered */
-    uint64_t blocked_ns, connecting_ns, sending_ns, waiting_ns, receiving_ns;
+    uint64_t blocked_ns, connecting_ns, tls_handshaking_ns, sending_ns, waiting_ns, receiving_ns;
+    const char *tls_version; /* "tls1.3", or "" without TLS (static) */
+    const char *tls_cipher;  /* "TLS_AES_128_GCM_SHA256", or "" (static) */
     uint64_t bytes_sent, bytes_received;
     sv_buf_t head; /* raw head, when the request asked for it */
     sv_buf_t body; /* decoded body, when the request asked for it */
@@ -96,6 +104,10 @@ sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes);
 /* Caps request starts on this context at one per pace_ns (k6's rps over a worker's
  * share); a request over the cap waits, and its time starts when it may go. */
 void sv_http_ctx_set_pace(sv_http_ctx_t *ctx, uint64_t pace_ns);
+/* The TLS context https:// requests use (shared, not owned; it must outlive the
+ * context). Without one, the first https:// request makes a default one: system
+ * store, verification on. */
+void sv_http_ctx_set_tls(sv_http_ctx_t *ctx, const sv_tls_t *tls);
 /* Connections of the context whose transport is established now. */
 uint32_t sv_http_ctx_open_connections(const sv_http_ctx_t *ctx);
 /* Frees the context; every connection must have been freed and the loop run until

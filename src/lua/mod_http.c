@@ -48,7 +48,8 @@ typedef struct {
 typedef struct {
     int status, error_code, minor;
     const char *error;
-    double blocked, connecting, sending, waiting, receiving, duration;
+    const char *tls_version, *tls_cipher; /* static, "" without TLS */
+    double blocked, connecting, tls_handshaking, sending, waiting, receiving, duration;
     size_t head_len;
     char head[];
 } response_t;
@@ -346,6 +347,9 @@ static void push_response(lua_State *L, const sv_http_result_t *res, const char 
     r->minor = res->minor_version;
     r->blocked = ms(res->blocked_ns);
     r->connecting = ms(res->connecting_ns);
+    r->tls_handshaking = ms(res->tls_handshaking_ns);
+    r->tls_version = res->tls_version ? res->tls_version : "";
+    r->tls_cipher = res->tls_cipher ? res->tls_cipher : "";
     r->sending = ms(res->sending_ns);
     r->waiting = ms(res->waiting_ns);
     r->receiving = ms(res->receiving_ns);
@@ -434,8 +438,12 @@ static void push_timings(lua_State *L, const response_t *r)
     const struct {
         const char *k;
         double v;
-    } t[] = {{"blocked", r->blocked},  {"connecting", r->connecting}, {"tls_handshaking", 0},
-             {"sending", r->sending},  {"waiting", r->waiting},       {"receiving", r->receiving},
+    } t[] = {{"blocked", r->blocked},
+             {"connecting", r->connecting},
+             {"tls_handshaking", r->tls_handshaking},
+             {"sending", r->sending},
+             {"waiting", r->waiting},
+             {"receiving", r->receiving},
              {"duration", r->duration}};
     for (size_t i = 0; i < SV_ARRAY_SIZE(t); i++) {
         lua_pushnumber(L, t[i].v);
@@ -488,6 +496,10 @@ static int response_index(lua_State *L)
         lua_pushstring(L, r->error ? r->error : "");
     } else if (strcmp(k, "proto") == 0) {
         lua_pushstring(L, r->status ? (r->minor ? "HTTP/1.1" : "HTTP/1.0") : "");
+    } else if (strcmp(k, "tls_version") == 0) {
+        lua_pushstring(L, r->tls_version);
+    } else if (strcmp(k, "tls_cipher_suite") == 0) {
+        lua_pushstring(L, r->tls_cipher);
     } else if (strcmp(k, "json") == 0) {
         lua_pushcfunction(L, response_json);
     } else {
@@ -595,11 +607,6 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         luaL_error(L, "params: expected a table, got %s", luaL_typename(L, params));
     if (body_idx && lua_isnil(L, body_idx))
         body_idx = 0;
-    if (strncasecmp(url, "https://", 8) == 0)
-        luaL_error(L,
-                   "\"%s\": https:// is not supported yet (TLS arrives with the protocols "
-                   "work); use http://",
-                   url);
     call_reset(c);
     c->vu = vu;
     const sv_plan_t *plan = vu->s->host->plan;

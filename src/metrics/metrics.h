@@ -25,6 +25,7 @@ typedef enum { SV_CONTAINS_DEFAULT, SV_CONTAINS_TIME, SV_CONTAINS_DATA } sv_cont
     X(HTTP_REQ_DURATION, "http_req_duration", SV_TREND, SV_CONTAINS_TIME)                          \
     X(HTTP_REQ_BLOCKED, "http_req_blocked", SV_TREND, SV_CONTAINS_TIME)                            \
     X(HTTP_REQ_CONNECTING, "http_req_connecting", SV_TREND, SV_CONTAINS_TIME)                      \
+    X(HTTP_REQ_TLS_HANDSHAKING, "http_req_tls_handshaking", SV_TREND, SV_CONTAINS_TIME)            \
     X(HTTP_REQ_SENDING, "http_req_sending", SV_TREND, SV_CONTAINS_TIME)                            \
     X(HTTP_REQ_WAITING, "http_req_waiting", SV_TREND, SV_CONTAINS_TIME)                            \
     X(HTTP_REQ_RECEIVING, "http_req_receiving", SV_TREND, SV_CONTAINS_TIME)                        \

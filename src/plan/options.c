@@ -518,6 +518,130 @@ static int read_trend_stats(ctx_t *c, sv_plan_t *plan, const json_t *v)
     return rc ? fail(c, "%s", why) : 0;
 }
 
+/* ---- TLS ----------------------------------------------------------------------------- */
+
+/* A list of strings, each checked by ok (NULL: any) with `what` in the error. */
+static int get_string_list(ctx_t *c, const json_t *v, bool (*ok)(const char *), const char *what,
+                           char ***out, size_t *n)
+{
+    if (!is_list(v))
+        return expected(c, "a list of strings", v);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        size_t at = push_index(c, i);
+        const char *str = NULL;
+        if (get_string(c, json_array_get(v, i), &str) != 0)
+            return SV_EINVAL;
+        if (ok && !ok(str))
+            return fail(c, "\"%s\" is not %s", str, what);
+        pop(c, at);
+        *out = sv_xrealloc(*out, (*n + 1) * sizeof(**out));
+        (*out)[(*n)++] = sv_xstrdup(str);
+    }
+    return 0;
+}
+
+/* k6's tlsAuth: { { cert = PEM, key = PEM, domains = { "example.com" } }, … }. */
+static int read_tls_auth(ctx_t *c, sv_tls_opts_t *t, const json_t *v)
+{
+    if (!is_list(v))
+        return expected(c, "a list such as { { cert = PEM, key = PEM, domains = { … } } }", v);
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const json_t *item = json_array_get(v, i);
+        size_t at = push_index(c, i);
+        if (!json_is_object(item))
+            return expected(c, "{ cert = PEM, key = PEM, domains = { … } }", item);
+        t->auth = sv_xrealloc(t->auth, (t->n_auth + 1) * sizeof(*t->auth));
+        sv_tls_auth_t *a = &t->auth[t->n_auth++];
+        *a = (sv_tls_auth_t){0};
+        const char *key, *str = NULL;
+        const json_t *val;
+        json_object_foreach((json_t *)item, key, val)
+        {
+            size_t at2 = push(c, key);
+            bool cert = strcmp(key, "cert") == 0, pkey = strcmp(key, "key") == 0;
+            if (cert || pkey) {
+                if (get_string(c, val, &str) != 0)
+                    return SV_EINVAL;
+                free(cert ? a->cert : a->key);
+                *(cert ? &a->cert : &a->key) = sv_xstrdup(str);
+            } else if (strcmp(key, "domains") == 0) {
+                if (get_string_list(c, val, NULL, NULL, &a->domains, &a->n_domains) != 0)
+                    return SV_EINVAL;
+            } else {
+                return fail(c, "unknown key (tlsAuth entries have cert, key and domains)");
+            }
+            pop(c, at2);
+        }
+        if (a->cert == NULL || a->key == NULL)
+            return fail(c, "needs both cert and key (PEM text or a file's path)");
+        pop(c, at);
+    }
+    return 0;
+}
+
+static int get_tls_version(ctx_t *c, const json_t *v, sv_tls_version_t *out)
+{
+    const char *str = NULL;
+    if (get_string(c, v, &str) != 0)
+        return SV_EINVAL;
+    if (!sv_tls_version_parse(str, out))
+        return fail(c, "unknown TLS version \"%s\" (tls1.0, tls1.1, tls1.2 or tls1.3)", str);
+    return 0;
+}
+
+/* k6's tlsVersion: "tls1.2" (exactly that), or { min = "tls1.2", max = "tls1.3" }. */
+static int read_tls_version(ctx_t *c, sv_tls_opts_t *t, const json_t *v)
+{
+    if (json_is_string(v)) {
+        if (get_tls_version(c, v, &t->min_version) != 0)
+            return SV_EINVAL;
+        t->max_version = t->min_version;
+        return 0;
+    }
+    if (!json_is_object(v))
+        return expected(c, "\"tls1.2\" or { min = \"tls1.2\", max = \"tls1.3\" }", v);
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)v, key, val)
+    {
+        size_t at = push(c, key);
+        int rc = strcmp(key, "min") == 0   ? get_tls_version(c, val, &t->min_version)
+                 : strcmp(key, "max") == 0 ? get_tls_version(c, val, &t->max_version)
+                                           : fail(c, "unknown key (tlsVersion has min and max)");
+        if (rc != 0)
+            return rc;
+        pop(c, at);
+    }
+    if (t->min_version && t->max_version && t->min_version > t->max_version)
+        return fail(c, "min is above max");
+    return 0;
+}
+
+static int read_tls_key(ctx_t *c, sv_plan_t *plan, const char *key, const json_t *v, bool *taken)
+{
+    sv_tls_opts_t *t = &plan->tls;
+    const char *str = NULL;
+    *taken = true;
+    if (strcmp(key, "insecureSkipTLSVerify") == 0)
+        return get_bool(c, v, &t->insecure);
+    if (strcmp(key, "tlsAuth") == 0)
+        return read_tls_auth(c, t, v);
+    if (strcmp(key, "tlsVersion") == 0)
+        return read_tls_version(c, t, v);
+    if (strcmp(key, "tlsCipherSuites") == 0)
+        return get_string_list(c, v, sv_tls_cipher_known, "a cipher suite OpenSSL knows",
+                               &t->ciphers, &t->n_ciphers);
+    if (strcmp(key, "tlsCACert") == 0) {
+        if (get_string(c, v, &str) != 0)
+            return SV_EINVAL;
+        free(t->ca_file);
+        t->ca_file = sv_xstrdup(str);
+        return 0;
+    }
+    *taken = false;
+    return 0;
+}
+
 /* ---- the top level ---------------------------------------------------------------- */
 
 /* The shortcuts, until they become a scenario. */
@@ -529,16 +653,9 @@ typedef struct {
 static const struct {
     const char *key, *when;
 } later_keys[] = {
-    {"insecureSkipTLSVerify", "with HTTPS"},
-    {"tlsAuth", "with HTTPS"},
-    {"tlsVersion", "with HTTPS"},
-    {"tlsCipherSuites", "with HTTPS"},
-    {"hosts", "in a later release"},
-    {"batch", "in a later release"},
-    {"batchPerHost", "in a later release"},
-    {"httpDebug", "in a later release; use --http-debug"},
-    {"systemTags", "in a later release"},
-    {"summaryTimeUnit", "in a later release"},
+    {"hosts", "in a later release"},        {"batch", "in a later release"},
+    {"batchPerHost", "in a later release"}, {"httpDebug", "in a later release; use --http-debug"},
+    {"systemTags", "in a later release"},   {"summaryTimeUnit", "in a later release"},
     {"ext", "with distributed runs"},
 };
 
@@ -590,6 +707,10 @@ static int read_plain(ctx_t *c, sv_plan_t *plan, const char *key, const json_t *
         return read_thresholds(c, plan, v);
     if (strcmp(key, "summaryTrendStats") == 0)
         return read_trend_stats(c, plan, v);
+    bool taken;
+    int rc = read_tls_key(c, plan, key, v, &taken);
+    if (taken)
+        return rc;
     for (size_t i = 0; i < SV_ARRAY_SIZE(later_keys); i++)
         if (strcmp(key, later_keys[i].key) == 0)
             return fail(c, "not supported yet (it arrives %s)", later_keys[i].when);

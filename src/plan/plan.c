@@ -74,6 +74,7 @@ void sv_plan_free(sv_plan_t *p)
         sv_scenario_free(&p->scenarios[i]);
     free(p->scenarios);
     free(p->user_agent);
+    sv_tls_opts_free(&p->tls);
     free(p->control_address);
     sv_segment_free(&p->segment);
     free(p->segment_label);

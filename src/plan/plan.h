@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../http/tls.h"
 #include "../metrics/threshold.h"
 #include "../sched/sched.h"
 
@@ -98,6 +99,8 @@ typedef struct sv_plan {
     char *user_agent; /* NULL: salvo's own; "" sends none */
     uint64_t rps;     /* a cap on request starts per second over the whole test; 0: none */
     int max_redirects;
+    sv_tls_opts_t tls;
+    const struct sv_tls *tls_context; /* built from tls by the run command; not owned */
     /* the slice of the test this process runs (--segment, --execution-segment) */
     sv_segment_t segment;
     char *segment_label;   /* "1/3" or "0:1/3", NULL for the whole test */

@@ -86,10 +86,6 @@ def test_unwritable_export_is_caught_before_the_load(run_salvo, demo, tmp_path):
     assert demo.stats() == 0
 
 
-def test_https_is_not_supported_yet(run_salvo):
-    r = run_salvo("run", "--url", f"https://127.0.0.1:{free_port()}/", export=False, timeout=15)
-    assert_usage_error(r, "https://", "not supported yet")
-
 
 def test_help_and_version(run_salvo):
     top = run_salvo("--help", export=False, timeout=15)

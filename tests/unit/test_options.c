@@ -768,15 +768,42 @@ Test(options, flags_and_strings_wrong)
     apply_fails_with("{'maxRedirects': 2.5}", "options.maxRedirects: ", "got 2.5");
 }
 
-Test(options, tls_keys_not_yet)
+Test(options, tls_keys)
 {
-    const char *keys[] = {"insecureSkipTLSVerify", "tlsAuth", "tlsVersion", "tlsCipherSuites"};
-    for (size_t i = 0; i < SV_ARRAY_SIZE(keys); i++) {
-        char text[128], path[64];
-        snprintf(text, sizeof(text), "{'%s': true}", keys[i]);
-        snprintf(path, sizeof(path), "options.%s: ", keys[i]);
-        apply_fails_with(text, path, "not supported yet");
-    }
+    apply_ok("{'insecureSkipTLSVerify': true, 'tlsVersion': {'min': 'tls1.2', 'max': 'tls1.3'},"
+             " 'tlsCipherSuites': ['TLS_AES_128_GCM_SHA256',"
+             " 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'],"
+             " 'tlsAuth': [{'cert': 'c.pem', 'key': 'k.pem', 'domains': ['example.com']}]}");
+    cr_expect(plan.tls.insecure);
+    cr_expect_eq(plan.tls.min_version, SV_TLS_1_2);
+    cr_expect_eq(plan.tls.max_version, SV_TLS_1_3);
+    cr_assert_eq(plan.tls.n_ciphers, 2);
+    cr_expect_str_eq(plan.tls.ciphers[1], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    cr_assert_eq(plan.tls.n_auth, 1);
+    cr_expect_str_eq(plan.tls.auth[0].cert, "c.pem");
+    cr_assert_eq(plan.tls.auth[0].n_domains, 1);
+    cr_expect_str_eq(plan.tls.auth[0].domains[0], "example.com");
+    fresh();
+    apply_ok("{'tlsVersion': 'tls1.3'}"); /* a string pins both ends, as in k6 */
+    cr_expect_eq(plan.tls.min_version, SV_TLS_1_3);
+    cr_expect_eq(plan.tls.max_version, SV_TLS_1_3);
+}
+
+Test(options, bad_tls_keys)
+{
+    apply_fails("{'insecureSkipTLSVerify': 'yes'}",
+                "options.insecureSkipTLSVerify: expected true or false, got \"yes\"");
+    apply_fails_with("{'tlsVersion': 'tls9'}", "options.tlsVersion: ", "unknown TLS version");
+    apply_fails_with("{'tlsVersion': {'min': 'tls1.3', 'max': 'tls1.2'}}", "options.tlsVersion: ",
+                     "min is above max");
+    apply_fails_with("{'tlsVersion': {'low': 'tls1.2'}}", "options.tlsVersion.low: ",
+                     "unknown key");
+    apply_fails_with("{'tlsCipherSuites': ['TLS_AES_128_GCM_SHA256', 'NOPE']}",
+                     "options.tlsCipherSuites[1]: ", "not a cipher suite OpenSSL knows");
+    apply_fails_with("{'tlsAuth': [{'cert': 'c.pem'}]}", "options.tlsAuth[0]: ",
+                     "needs both cert and key");
+    apply_fails_with("{'tlsAuth': [{'cert': 'c', 'key': 'k', 'domain': 'x'}]}",
+                     "options.tlsAuth[0].domain: ", "unknown key");
 }
 
 Test(options, unknown_keys)
