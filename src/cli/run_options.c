@@ -147,6 +147,31 @@ static int opt_timeout(void *ctx, const char *v)
     return parse_time("--timeout", v, &ARGS(ctx)->plan.timeout_ns);
 }
 
+static int opt_http11(void *ctx, const char *v)
+{
+    if (ARGS(ctx)->plan.http_version == SV_HTTP_2)
+        return sv_cli_error("--http1.1 conflicts with --http2; pick one");
+    ARGS(ctx)->plan.http_version = SV_HTTP_1_1;
+    return 0;
+}
+
+static int opt_http2(void *ctx, const char *v)
+{
+    if (ARGS(ctx)->plan.http_version == SV_HTTP_1_1)
+        return sv_cli_error("--http2 conflicts with --http1.1; pick one");
+    ARGS(ctx)->plan.http_version = SV_HTTP_2;
+    return 0;
+}
+
+static int opt_streams(void *ctx, const char *v)
+{
+    uint64_t n;
+    if (parse_count("--streams", v, 1000, &n) != 0)
+        return -1;
+    ARGS(ctx)->plan.streams = (uint32_t)n;
+    return 0;
+}
+
 static int opt_rate(void *ctx, const char *v)
 {
     ARGS(ctx)->has_rate = true;
@@ -484,6 +509,11 @@ const sv_opt_t sv_run_options[] = {
     {"timeout", 0, "DURATION", "per-request timeout (default 60s)", opt_timeout},
     {"no-connection-reuse", 0, NULL, "a new connection for every request", opt_no_connection_reuse},
     {"user-agent", 0, "STRING", "the User-Agent header (default salvo/VERSION)", opt_user_agent},
+    {"http1.1", 0, NULL, "speak HTTP/1.1 only (no h2 offered by ALPN)", opt_http11},
+    {"http2", 0, NULL, "HTTP/2: by ALPN over TLS, with prior knowledge (h2c) on http://",
+     opt_http2},
+    {"streams", 0, "N", "with HTTP/2: N VUs share each connection, as concurrent streams",
+     opt_streams},
     {"insecure", 'k', NULL, "skip TLS certificate verification (insecureSkipTLSVerify)",
      opt_insecure},
     {"insecure-skip-tls-verify", 0, NULL, "the same, as k6 spells it", opt_insecure},

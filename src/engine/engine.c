@@ -431,6 +431,7 @@ static int prepare_request(sv_engine_t *e, const sv_plan_t *plan)
         .keep_head = plan->http_debug != SV_DEBUG_OFF,
         .keep_body = plan->http_debug == SV_DEBUG_FULL,
         .close_after = plan->no_connection_reuse,
+        .version = plan->http_version,
     };
     return 0;
 }

@@ -72,6 +72,8 @@ struct sv_vu {
 struct sv_wscenario {
     const sv_scenario_t *spec;
     sv_worker_t *w;
+    sv_http_group_t **groups; /* quick tests with --streams: VU slot / streams shares one */
+    size_t n_groups;
     sv_vu_t **vus;
     uint32_t n_vus, cap_vus, busy;
     uint32_t want_vus;  /* closed model: VUs to run now; open model: preallocated */

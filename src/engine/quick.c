@@ -1,6 +1,8 @@
 /*
  * The VU driver of quick (script-less) tests: an iteration is one request.
  */
+#include <string.h>
+
 #include "engine_int.h"
 
 static void on_result(sv_http_result_t *res, void *arg)
@@ -15,11 +17,29 @@ static void on_result(sv_http_result_t *res, void *arg)
     sv_vu_iteration_done(vu, res->interrupted, res->end_ns);
 }
 
+/* With --streams N, VUs N by N share a group, and so one HTTP/2 connection. */
+static sv_http_group_t *group_of(sv_vu_t *vu, uint32_t streams)
+{
+    sv_wscenario_t *sc = vu->sc;
+    size_t i = vu->slot / streams;
+    if (i >= sc->n_groups) {
+        sc->groups = sv_xrealloc(sc->groups, (i + 1) * sizeof(*sc->groups));
+        memset(sc->groups + sc->n_groups, 0, (i + 1 - sc->n_groups) * sizeof(*sc->groups));
+        sc->n_groups = i + 1;
+    }
+    if (sc->groups[i] == NULL)
+        sc->groups[i] = sv_http_group_new();
+    return sc->groups[i];
+}
+
 static void iterate(sv_vu_t *vu)
 {
-    if (vu->conn == NULL)
-        vu->conn = sv_http_conn_new(vu->sc->w->http);
     sv_engine_t *e = vu->sc->w->engine;
+    if (vu->conn == NULL) {
+        uint32_t streams = e->plan->streams;
+        sv_http_group_t *g = streams > 1 ? group_of(vu, streams) : NULL;
+        vu->conn = sv_http_conn_new_in(vu->sc->w->http, g);
+    }
     sv_http_conn_send(vu->conn, &e->request, &e->send_opts, on_result, vu);
 }
 

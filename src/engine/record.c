@@ -32,7 +32,7 @@ static int result_error_code(const sv_http_result_t *res)
 static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
                                     const sv_http_result_t *res, int code, bool expected)
 {
-    int status = res->status ? res->status * 10 + res->minor_version : 0;
+    int status = res->status ? res->status * 10 + (res->http2 ? 2 : res->minor_version) : 0;
     for (int i = 0; i < site->n_cached; i++) {
         sv_req_series_t *c = &site->cache[i];
         if (c->status == status && c->error_code == code && c->expected == expected &&
@@ -47,7 +47,10 @@ static sv_req_series_t *site_series(sv_registry_t *reg, sv_req_site_t *site,
     snprintf(num, sizeof(num), "%d", res->status);
     t = sv_registry_tags_with(reg, t, "status", num);
     if (res->status)
-        t = sv_registry_tags_with(reg, t, "proto", res->minor_version ? "HTTP/1.1" : "HTTP/1.0");
+        t = sv_registry_tags_with(reg, t, "proto",
+                                  res->http2           ? "HTTP/2.0"
+                                  : res->minor_version ? "HTTP/1.1"
+                                                       : "HTTP/1.0");
     t = sv_registry_tags_with(reg, t, "expected_response", expected ? "true" : "false");
     if (res->tls_version && *res->tls_version)
         t = sv_registry_tags_with(reg, t, "tls_version", res->tls_version);

@@ -687,6 +687,9 @@ static void worker_finish(sv_worker_t *w)
             if (sc->vus[v]->lua)
                 sv_lua_vu_free(sc->vus[v]->lua);
         }
+        for (size_t g = 0; g < sc->n_groups; g++)
+            sv_http_group_free(sc->groups[g]); /* their connections left them as freed */
+        free(sc->groups);
         uv_close((uv_handle_t *)&sc->start_timer, NULL);
         uv_close((uv_handle_t *)&sc->stop_timer, NULL);
         uv_close((uv_handle_t *)&sc->step_timer, NULL);

@@ -1,115 +1,25 @@
 /*
- * HTTP/1.1 connections on libuv, plain or over TLS. One request at a time per
- * connection, kept alive between requests. Writes go straight to the socket with
- * uv_try_write and fall back to uv_write only when the kernel buffer is full, so the
- * common request costs one write() and, with the read watcher left armed, no
- * epoll_ctl. Reads land in one buffer per worker; only a head split across reads is
- * copied (into the connection's stash). Over TLS (tls.h) the same buffers carry the
- * ciphertext, and the plaintext lands in a second buffer per worker; a reconnecting
- * connection resumes its last session. See docs/internals/http-client.md.
+ * HTTP/1.1 connections on libuv, plain or over TLS, and the sockets HTTP/2 sessions
+ * (h2.c) run on. One request at a time per connection, kept alive between
+ * requests; with HTTP/2, the requests of a group's connections share one socket. Writes go straight
+ * to the socket with uv_try_write and fall back to uv_write only when the kernel buffer is full, so
+ * the common request costs one write() and, with the read watcher left armed, no epoll_ctl. Reads
+ * land in one buffer per worker; only a head split across reads is copied (into the connection's
+ * stash). Over TLS (tls.h) the same buffers carry the ciphertext, and the plaintext lands in a
+ * second buffer per worker; a reconnecting connection resumes its last session. See
+ * docs/internals/http-client.md.
  */
 #include "client.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "h1.h"
-
-#define READ_BUF_SIZE (64 * 1024)
-#define MAX_HEAD_BYTES (64 * 1024)
-#define DNS_TTL_NS (300ULL * 1000000000ULL)
-#define DNS_FAILURE_TTL_NS (1000000000ULL)
-#define MAX_ADDRS 16
-
-/* ---- DNS cache ----------------------------------------------------------------- */
-
-typedef enum { DNS_IDLE, DNS_PENDING, DNS_READY, DNS_FAILED } dns_state_t;
-
-typedef struct dns_entry {
-    char *host;
-    uint16_t port;
-    bool tls;
-    dns_state_t state;
-    int error;
-    struct sockaddr_storage addrs[MAX_ADDRS];
-    int n_addrs;
-    int preferred; /* the address that last accepted a connection */
-    bool numeric;  /* host is an IP address */
-    uint64_t expires_ns;
-    uv_getaddrinfo_t req;
-    sv_http_conn_t *waiters;
-    struct dns_entry *next;
-    sv_http_ctx_t *ctx;
-} dns_entry_t;
-
-struct sv_http_ctx {
-    uv_loop_t *loop;
-    char *read_buf;
-    char *plain_buf;     /* TLS: decrypted bytes, allocated on first use */
-    const sv_tls_t *tls; /* https:// requests' context */
-    sv_tls_t *own_tls;   /* a default one, made when none was set */
-    uint64_t max_response_bytes;
-    dns_entry_t *dns;
-    int pending_lookups;   /* entries with a getaddrinfo in flight */
-    uint64_t pace_ns;      /* rps cap: at most one request start per pace_ns; 0: none */
-    uint64_t pace_next_ns; /* the earliest start of the next request */
-    uint32_t open_connections;
-    bool freeing;
-};
-
-typedef enum {
-    C_IDLE,        /* no request in flight */
-    C_PACED,       /* waiting for its turn under the rps cap */
-    C_RESOLVING,   /* waiting for DNS */
-    C_CONNECTING,  /* connect in flight (or waiting for the old socket to close) */
-    C_HANDSHAKING, /* TLS handshake in flight */
-    C_SENDING,
-    C_WAITING, /* request written, response not complete */
-    C_FAILING, /* error decided, delivery scheduled on the timer */
-} conn_state_t;
-
-typedef enum { SOCK_NONE, SOCK_OPEN, SOCK_CLOSING } tcp_state_t;
-
-struct sv_http_conn {
-    sv_http_ctx_t *ctx;
-    uv_tcp_t tcp;
-    uv_connect_t connect_req;
-    uv_write_t write_req;
-    uv_timer_t timer;
-    conn_state_t state;
-    tcp_state_t tcp_state;
-    bool connected;    /* TCP established and reusable */
-    bool want_connect; /* connect once the old socket finished closing */
-    bool freeing;
-    int open_handles;
-    dns_entry_t *endpoint; /* where the socket goes (and whether over TLS) */
-    int addr_index, addrs_tried;
-    sv_http_conn_t *dns_next;
-    const sv_http_request_t *req;
-    sv_http_send_opts_t opts;
-    sv_http_cb cb;
-    void *cb_arg;
-    sv_http_result_t res;
-    sv_buf_t stash; /* a response head split across reads */
-    bool head_done, keep_alive, retried;
-    sv_h1_body_t body;
-    char *content_encoding;
-    uint64_t t_connect_start, t_connected, t_tls_start, t_tls_done;
-    uint64_t t_write_start, t_written, t_first_byte;
-    uint64_t body_bytes;
-    /* TLS: the session engine (kept after the socket closes, to resume its session),
-     * bytes waiting to be written, and those a uv_write has in flight */
-    sv_tls_conn_t *tls;
-    sv_buf_t tls_queue, tls_flight;
-    bool secure;      /* the socket speaks TLS */
-    bool tls_ready;   /* its handshake is done */
-    bool tls_writing; /* tls_flight is in a uv_write */
-    uint32_t sends;   /* requests sent on this connection, to tell them apart */
-};
+#include "client_int.h"
 
 static void start_request(sv_http_conn_t *c);
 static void begin_connect(sv_http_conn_t *c);
 static void fail(sv_http_conn_t *c, int code, const char *msg);
+static void release_waiters(sv_http_conn_t *c);
 
 sv_http_ctx_t *sv_http_ctx_new(uv_loop_t *loop, uint64_t max_response_bytes)
 {
@@ -201,8 +111,8 @@ static void maybe_free(sv_http_conn_t *c)
         sv_buf_free(&c->stash);
         sv_buf_free(&c->res.head);
         sv_buf_free(&c->res.body);
-        sv_buf_free(&c->tls_queue);
-        sv_buf_free(&c->tls_flight);
+        sv_buf_free(&c->out_queue);
+        sv_buf_free(&c->out_flight);
         sv_tls_conn_free(c->tls);
         free(c->content_encoding);
         free(c);
@@ -223,10 +133,12 @@ static void on_tcp_closed(uv_handle_t *h)
 
 static void close_socket(sv_http_conn_t *c)
 {
+    sv_h2_close(c, SV_HTTP_ERR_H2, "http2: connection closed");
+    release_waiters(c);
     if (c->connected)
         c->ctx->open_connections--;
     c->connected = c->secure = c->tls_ready = false;
-    sv_buf_reset(&c->tls_queue);
+    sv_buf_reset(&c->out_queue);
     if (c->tcp_state != SOCK_OPEN)
         return;
     c->tcp_state = SOCK_CLOSING;
@@ -240,16 +152,53 @@ static void on_timer_closed(uv_handle_t *h)
     maybe_free(c);
 }
 
-sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx)
+sv_http_conn_t *sv_http_conn_new_in(sv_http_ctx_t *ctx, sv_http_group_t *g)
 {
     sv_http_conn_t *c = sv_xcalloc(1, sizeof(*c));
     c->ctx = ctx;
     uv_timer_init(ctx->loop, &c->timer);
     c->open_handles = 1;
     sv_buf_init(&c->stash, MAX_HEAD_BYTES);
-    sv_buf_init(&c->tls_queue, SIZE_MAX);
-    sv_buf_init(&c->tls_flight, SIZE_MAX);
+    sv_buf_init(&c->out_queue, SIZE_MAX);
+    sv_buf_init(&c->out_flight, SIZE_MAX);
+    c->group = g;
+    if (g) {
+        if (g->n == g->cap) {
+            g->cap = g->cap ? g->cap * 2 : 4;
+            g->members = sv_xrealloc(g->members, g->cap * sizeof(*g->members));
+        }
+        g->members[g->n++] = c;
+    }
     return c;
+}
+
+sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx)
+{
+    return sv_http_conn_new_in(ctx, NULL);
+}
+
+sv_http_group_t *sv_http_group_new(void)
+{
+    return sv_xcalloc(1, sizeof(sv_http_group_t));
+}
+
+void sv_http_group_free(sv_http_group_t *g)
+{
+    if (g == NULL)
+        return;
+    free(g->members);
+    free(g);
+}
+
+static void leave_group(sv_http_conn_t *c)
+{
+    sv_http_group_t *g = c->group;
+    for (size_t i = 0; g && i < g->n; i++)
+        if (g->members[i] == c) {
+            g->members[i] = g->members[--g->n];
+            break;
+        }
+    c->group = NULL;
 }
 
 static void dns_remove_waiter(sv_http_conn_t *c)
@@ -263,14 +212,46 @@ static void dns_remove_waiter(sv_http_conn_t *c)
     c->dns_next = NULL;
 }
 
+static void stop_waiting(sv_http_conn_t *c)
+{
+    sv_http_conn_t *o = c->waiting_on;
+    for (sv_http_conn_t **p = o ? &o->h2_waiters : NULL; p && *p; p = &(*p)->wait_next)
+        if (*p == c) {
+            *p = c->wait_next;
+            break;
+        }
+    c->waiting_on = c->wait_next = NULL;
+}
+
+/* Takes c out of whatever it waits in: DNS, another's handshake, an HTTP/2 stream. */
+static void leave_queues(sv_http_conn_t *c)
+{
+    if (c->state == C_RESOLVING)
+        dns_remove_waiter(c);
+    stop_waiting(c);
+    sv_h2_abandon(c);
+}
+
+/* Whether c's socket is not c's alone: its HTTP/2 session carries others' streams. */
+static bool shared(const sv_http_conn_t *c)
+{
+    return sv_h2_streams(c) > (c->carrier == c ? 1u : 0u);
+}
+
+/* Ends c's request in the state it is in; the socket goes too unless others use it. */
+static void stop_request(sv_http_conn_t *c)
+{
+    leave_queues(c);
+    if (!shared(c))
+        close_socket(c);
+    c->want_connect = false;
+}
+
 void sv_http_conn_cancel(sv_http_conn_t *c)
 {
     if (c->state == C_IDLE)
         return;
-    if (c->state == C_RESOLVING)
-        dns_remove_waiter(c);
-    close_socket(c);
-    c->want_connect = false;
+    stop_request(c);
     c->res.interrupted = true;
     c->res.error = "request interrupted";
     deliver(c);
@@ -280,6 +261,7 @@ void sv_http_conn_free(sv_http_conn_t *c)
 {
     sv_http_conn_cancel(c);
     c->freeing = true;
+    leave_group(c);
     close_socket(c);
     uv_close((uv_handle_t *)&c->timer, on_timer_closed);
 }
@@ -292,17 +274,37 @@ static void on_fail_timer(uv_timer_t *t)
     deliver(c);
 }
 
-/* Records the failure and delivers it from the loop (never synchronously). */
-static void fail(sv_http_conn_t *c, int code, const char *msg)
+void sv_conn_fail_request(sv_http_conn_t *c, int code, const char *msg)
 {
-    if (c->state == C_RESOLVING)
-        dns_remove_waiter(c);
-    close_socket(c);
-    c->want_connect = false;
     c->res.error_code = code;
     c->res.error = msg;
     c->state = C_FAILING;
     uv_timer_start(&c->timer, on_fail_timer, 0, 0);
+}
+
+/* Records the failure and delivers it from the loop (never synchronously). */
+static void fail(sv_http_conn_t *c, int code, const char *msg)
+{
+    stop_request(c);
+    sv_conn_fail_request(c, code, msg);
+}
+
+/* Whether c's request is in flight on c's own socket (not as a stream on another's,
+ * nor waiting for another's handshake). */
+static bool on_own_socket(const sv_http_conn_t *c)
+{
+    return c->carrier == NULL && c->waiting_on == NULL &&
+           (c->state == C_CONNECTING || c->state == C_HANDSHAKING || c->state == C_SENDING ||
+            c->state == C_WAITING);
+}
+
+void sv_conn_lost(sv_http_conn_t *c, int code, const char *msg)
+{
+    sv_h2_close(c, code, msg); /* the streams, c's own among them */
+    if (on_own_socket(c))
+        fail(c, code, msg);
+    else
+        close_socket(c);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -312,11 +314,8 @@ static void on_timeout(uv_timer_t *t)
         deliver(c);
         return;
     }
-    if (c->state == C_RESOLVING)
-        dns_remove_waiter(c);
     bool handshaking = c->state == C_HANDSHAKING;
-    close_socket(c);
-    c->want_connect = false;
+    stop_request(c);
     c->res.error_code = handshaking ? SV_HTTP_ERR_TLS_HANDSHAKE_TIMEOUT : SV_HTTP_ERR_TIMEOUT;
     c->res.error = handshaking ? "tls: handshake timeout" : "request timeout";
     deliver(c);
@@ -339,7 +338,7 @@ static bool retry_stale(sv_http_conn_t *c)
 
 /* ---- response parsing ----------------------------------------------------------- */
 
-static void complete(sv_http_conn_t *c)
+void sv_conn_complete(sv_http_conn_t *c)
 {
     if (c->opts.keep_body && c->content_encoding) {
         int rc = sv_http_decode_body(&c->res.body, sv_span(c->content_encoding));
@@ -351,7 +350,7 @@ static void complete(sv_http_conn_t *c)
             c->res.error = "response body decompression failed";
         }
     }
-    if (!c->keep_alive)
+    if (!c->keep_alive && !c->res.http2)
         close_socket(c);
     deliver(c);
 }
@@ -473,7 +472,7 @@ static void on_data(sv_http_conn_t *c, const char *data, size_t len)
         return;
     if (off < len)
         c->keep_alive = false; /* bytes beyond the response: don't trust this socket */
-    complete(c);
+    sv_conn_complete(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -485,6 +484,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read_error(sv_http_conn_t *c, ssize_t nread)
 {
+    if (c->h2) {
+        if (nread == UV_ECONNRESET)
+            sv_conn_lost(c, SV_HTTP_ERR_RESET_BY_PEER, "read: connection reset by peer");
+        else
+            sv_conn_lost(c, SV_HTTP_ERR_GENERIC,
+                         "unexpected EOF: connection closed before the response ended");
+        return;
+    }
     if (c->state == C_HANDSHAKING) {
         if (nread == UV_ECONNRESET)
             fail(c, SV_HTTP_ERR_RESET_BY_PEER, "read: connection reset by peer");
@@ -498,7 +505,7 @@ static void on_read_error(sv_http_conn_t *c, ssize_t nread)
     }
     if (nread == UV_EOF && c->head_done && sv_h1_body_eof(&c->body) == 0) {
         c->keep_alive = false;
-        complete(c);
+        sv_conn_complete(c);
         return;
     }
     if (retry_stale(c))
@@ -511,7 +518,7 @@ static void on_read_error(sv_http_conn_t *c, ssize_t nread)
         fail(c, SV_HTTP_ERR_TCP, "read: network error");
 }
 
-static void first_byte(sv_http_conn_t *c)
+void sv_conn_first_byte(sv_http_conn_t *c)
 {
     if (c->t_first_byte == 0) {
         c->t_first_byte = sv_now_ns();
@@ -535,11 +542,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         tls_received(c, buf->base, (size_t)nread);
         return;
     }
+    if (c->h2) {
+        sv_h2_received(c, buf->base, (size_t)nread);
+        return;
+    }
     if (c->state != C_WAITING && c->state != C_SENDING) {
         close_socket(c); /* unsolicited bytes on an idle connection */
         return;
     }
-    first_byte(c);
+    sv_conn_first_byte(c);
     c->res.bytes_received += (uint64_t)nread;
     on_data(c, buf->base, (size_t)nread);
 }
@@ -548,14 +559,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 static void write_failed(sv_http_conn_t *c, int status)
 {
-    if (retry_stale(c))
+    if (!c->h2 && retry_stale(c))
         return;
     if (status == UV_EPIPE)
-        fail(c, SV_HTTP_ERR_TCP_BROKEN_PIPE, "write: broken pipe");
+        sv_conn_lost(c, SV_HTTP_ERR_TCP_BROKEN_PIPE, "write: broken pipe");
     else if (status == UV_ECONNRESET)
-        fail(c, SV_HTTP_ERR_RESET_BY_PEER, "write: connection reset by peer");
+        sv_conn_lost(c, SV_HTTP_ERR_RESET_BY_PEER, "write: connection reset by peer");
     else
-        fail(c, SV_HTTP_ERR_TCP_UNKNOWN_ERRNO, "write: network error");
+        sv_conn_lost(c, SV_HTTP_ERR_TCP_UNKNOWN_ERRNO, "write: network error");
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -596,7 +607,6 @@ static write_outcome_t write_out(sv_http_conn_t *c, char *data, size_t len, uv_w
     return WRITE_PENDING;
 }
 
-static bool tls_flush(sv_http_conn_t *c);
 static void tls_failed(sv_http_conn_t *c);
 
 static void send_bytes(sv_http_conn_t *c, uint64_t now)
@@ -607,7 +617,7 @@ static void send_bytes(sv_http_conn_t *c, uint64_t now)
     if (c->secure) {
         if (sv_tls_write(c->tls, wire->data, wire->len) != SV_TLS_OK)
             tls_failed(c);
-        else if (tls_flush(c) && !c->tls_writing) {
+        else if (sv_conn_transport_flush(c) && !c->writing) {
             c->t_written = sv_now_ns();
             c->state = C_WAITING;
         }
@@ -629,44 +639,64 @@ static void tls_failed(sv_http_conn_t *c)
     fail(c, code, message);
 }
 
-static void on_tls_written(uv_write_t *w, int status)
+static void on_out_written(uv_write_t *w, int status)
 {
     sv_http_conn_t *c = sv_container_of(w, sv_http_conn_t, write_req);
-    c->tls_writing = false;
+    c->writing = false;
     bool in_request = c->state == C_SENDING || c->state == C_HANDSHAKING;
     if (status < 0) {
-        if (in_request)
+        if (in_request || c->h2)
             write_failed(c, status);
         return;
     }
-    if (c->tls_queue.len && !tls_flush(c))
+    if (c->out_queue.len && !sv_conn_transport_flush(c))
         return;
-    if (c->state == C_SENDING && !c->tls_writing) {
+    if (c->state == C_SENDING && !c->writing && !c->res.http2) {
         c->t_written = sv_now_ns();
         c->state = C_WAITING;
     }
 }
 
-/* Moves the engine's output to the socket: at once if nothing is in flight, else
- * queued behind the write in flight. False after failing the request. */
-static bool tls_flush(sv_http_conn_t *c)
+void sv_conn_transport_write(sv_http_conn_t *c, const char *data, size_t len)
+{
+    if (!c->secure)
+        sv_buf_append(&c->out_queue, data, len);
+    else
+        (void)sv_tls_write(c->tls, data, len); /* a failed engine: the next read says how */
+}
+
+bool sv_conn_transport_flush(sv_http_conn_t *c)
 {
     size_t n;
-    do {
-        char *dst = sv_buf_reserve(&c->tls_queue, READ_BUF_SIZE);
-        n = sv_tls_take_output(c->tls, dst, READ_BUF_SIZE);
-        c->tls_queue.len += n;
-        c->res.bytes_sent += n;
+    do { /* TLS records into the queue */
+        char *dst = sv_buf_reserve(&c->out_queue, READ_BUF_SIZE);
+        n = c->secure ? sv_tls_take_output(c->tls, dst, READ_BUF_SIZE) : 0;
+        c->out_queue.len += n;
+        if (!c->h2)
+            c->res.bytes_sent += n;
     } while (n == READ_BUF_SIZE);
-    if (c->tls_writing || c->tls_queue.len == 0)
+    if (c->writing || c->out_queue.len == 0 || c->tcp_state != SOCK_OPEN)
         return true;
-    sv_buf_t out = c->tls_queue; /* it becomes the flight; the old flight, the queue */
-    c->tls_queue = c->tls_flight;
-    c->tls_flight = out;
-    sv_buf_reset(&c->tls_queue);
-    write_outcome_t w = write_out(c, c->tls_flight.data, c->tls_flight.len, on_tls_written);
-    c->tls_writing = w == WRITE_PENDING;
+    sv_buf_t out = c->out_queue; /* it becomes the flight; the old flight, the queue */
+    c->out_queue = c->out_flight;
+    c->out_flight = out;
+    sv_buf_reset(&c->out_queue);
+    write_outcome_t w = write_out(c, c->out_flight.data, c->out_flight.len, on_out_written);
+    c->writing = w == WRITE_PENDING;
     return w != WRITE_FAILED;
+}
+
+/* The server picked HTTP/2 (or it is known to speak it): a session on the socket,
+ * c's request its first stream, and the streams of those who waited. */
+static void start_h2(sv_http_conn_t *c)
+{
+    if (sv_h2_start(c) != 0) {
+        fail(c, SV_HTTP_ERR_H2, "http2: cannot start a session");
+        return;
+    }
+    c->res.reused = false;
+    sv_h2_submit(c, c);
+    release_waiters(c);
 }
 
 static void continue_handshake(sv_http_conn_t *c)
@@ -676,10 +706,16 @@ static void continue_handshake(sv_http_conn_t *c)
         tls_failed(c);
         return;
     }
-    if (!tls_flush(c) || st != SV_TLS_OK)
+    if (!sv_conn_transport_flush(c) || st != SV_TLS_OK)
         return;
     c->t_tls_done = sv_now_ns();
     c->tls_ready = true;
+    c->h2_pending = false;
+    if (sv_tls_alpn_h2(c->tls)) {
+        start_h2(c);
+        return;
+    }
+    release_waiters(c); /* HTTP/1.1: each connects on its own */
     send_bytes(c, c->t_tls_done);
 }
 
@@ -697,7 +733,8 @@ static void start_tls(sv_http_conn_t *c)
         ctx->tls = ctx->own_tls;
     }
     sv_tls_conn_t *previous = c->tls;
-    c->tls = sv_tls_conn_new(ctx->tls, c->endpoint->host, c->endpoint->numeric, previous);
+    c->tls = sv_tls_conn_new(ctx->tls, c->endpoint->host, c->endpoint->numeric,
+                             c->opts.version != SV_HTTP_1_1, previous);
     sv_tls_conn_free(previous);
     if (c->tls == NULL) {
         fail(c, SV_HTTP_ERR_TLS, "tls: OpenSSL could not make a session");
@@ -721,6 +758,15 @@ static void read_plain(sv_http_conn_t *c)
         bool in_request = c->state == C_WAITING || c->state == C_SENDING;
         if (st == SV_TLS_WANT)
             return;
+        if (c->h2) {
+            if (st == SV_TLS_OK)
+                sv_h2_received(c, ctx->plain_buf, n);
+            else
+                on_read_error(c, UV_EOF);
+            if (c->h2 == NULL || !c->secure)
+                return;
+            continue;
+        }
         if (st == SV_TLS_CLOSED) {
             on_read_error(c, UV_EOF);
             return;
@@ -732,7 +778,7 @@ static void read_plain(sv_http_conn_t *c)
                 close_socket(c); /* unsolicited bytes on an idle connection */
             return;
         }
-        first_byte(c);
+        sv_conn_first_byte(c);
         uint32_t sends = c->sends;
         on_data(c, ctx->plain_buf, n);
         if (c->sends != sends || (c->state != C_WAITING && c->state != C_SENDING))
@@ -742,7 +788,7 @@ static void read_plain(sv_http_conn_t *c)
 
 static void tls_received(sv_http_conn_t *c, const char *data, size_t len)
 {
-    if (c->state == C_WAITING || c->state == C_SENDING || c->state == C_HANDSHAKING)
+    if (!c->h2 && (c->state == C_WAITING || c->state == C_SENDING || c->state == C_HANDSHAKING))
         c->res.bytes_received += len;
     sv_tls_feed(c->tls, data, len);
     if (c->state == C_HANDSHAKING) {
@@ -781,6 +827,8 @@ static void on_connect(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (c->endpoint->tls)
         start_tls(c);
+    else if (c->opts.version == SV_HTTP_2)
+        start_h2(c);
     else
         send_bytes(c, c->t_connected);
 }
@@ -936,21 +984,122 @@ static uint64_t pace(sv_http_ctx_t *ctx, uint64_t now)
     return slot;
 }
 
-/* Starts the request: its timeout runs from here, on a kept-alive socket or a new one. */
+/* ---- HTTP/2 sharing -------------------------------------------------------------- */
+
+/* Whether a connection's session (or its handshake, when pending) can carry a new
+ * stream to e. */
+static bool carries(const sv_http_conn_t *o, const dns_entry_t *e)
+{
+    if (o->endpoint != e || o->state == C_DRAINING)
+        return false;
+    return o->h2 ? sv_h2_can_take(o) : o->h2_pending;
+}
+
+/* c's own connection if it carries HTTP/2 to e, else a group member's, else NULL. */
+static sv_http_conn_t *find_carrier(sv_http_conn_t *c, const dns_entry_t *e)
+{
+    if (carries(c, e))
+        return c;
+    sv_http_group_t *g = c->group;
+    for (size_t i = 0; g && i < g->n; i++)
+        if (g->members[i] != c && carries(g->members[i], e))
+            return g->members[i];
+    return NULL;
+}
+
+/* Whether this request may go over HTTP/2 to e. */
+static bool may_use_h2(const sv_http_conn_t *c, const dns_entry_t *e)
+{
+    return c->opts.version == SV_HTTP_2 || (c->opts.version == SV_HTTP_AUTO && e->tls);
+}
+
+/* The request on a connection of its own to e: a new socket, once c's HTTP/2
+ * session (if any) carries no other streams. */
+static void connect_to(sv_http_conn_t *c, dns_entry_t *e)
+{
+    if (shared(c)) {
+        c->state = C_DRAINING;
+        c->target = e;
+        return;
+    }
+    close_socket(c);
+    c->endpoint = e;
+    c->h2_pending = may_use_h2(c, e);
+    start_request(c);
+}
+
+/* Those that waited for c's handshake: a stream each on its session, or their own
+ * connections if it speaks HTTP/1.1 (or failed). */
+static void release_waiters(sv_http_conn_t *c)
+{
+    c->h2_pending = false;
+    while (c->h2_waiters) {
+        sv_http_conn_t *w = c->h2_waiters;
+        stop_waiting(w);
+        if (c->h2 && sv_h2_can_take(c)) {
+            w->res.reused = true;
+            sv_h2_submit(c, w);
+        } else {
+            connect_to(w, w->target);
+        }
+    }
+}
+
+void sv_h2_stream_closed(sv_http_conn_t *owner)
+{
+    if (sv_h2_streams(owner) > 0)
+        return;
+    if (owner->state == C_DRAINING) /* the session is free to go: owner's turn */
+        connect_to(owner, owner->target);
+    else if (owner->state == C_IDLE && owner->opts.close_after)
+        close_socket(owner);
+}
+
+/* Sends the request as a stream on a session that goes there, on a kept-alive
+ * socket, or on a new connection. */
+static void route(sv_http_conn_t *c)
+{
+    dns_entry_t *e = dns_entry(c->ctx, &c->req->url);
+    if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN && !c->h2) {
+        c->res.reused = true;
+        send_bytes(c, c->res.start_ns);
+        return;
+    }
+    sv_http_conn_t *carrier = may_use_h2(c, e) ? find_carrier(c, e) : NULL;
+    if (carrier && carrier->h2) {
+        c->res.reused = true;
+        sv_h2_submit(carrier, c);
+        return;
+    }
+    c->target = e;
+    if (carrier) { /* its handshake tells whether the server speaks HTTP/2 */
+        c->state = C_CONNECTING;
+        c->waiting_on = carrier;
+        c->wait_next = carrier->h2_waiters;
+        carrier->h2_waiters = c;
+        return;
+    }
+    connect_to(c, e);
+}
+
+/* Starts the request: its timeout runs from here. */
 static void begin(sv_http_conn_t *c)
 {
     const sv_http_send_opts_t *opts = &c->opts;
     if (opts->timeout_ns)
         uv_timer_start(&c->timer, on_timeout, (opts->timeout_ns + 999999) / 1000000, 0);
-    dns_entry_t *e = dns_entry(c->ctx, &c->req->url);
-    if (c->connected && c->endpoint == e && c->tcp_state == SOCK_OPEN) {
-        c->res.reused = true;
-        send_bytes(c, c->res.start_ns);
-        return;
-    }
-    close_socket(c);
-    c->endpoint = e;
-    start_request(c);
+    route(c);
+}
+
+bool sv_conn_resend(sv_http_conn_t *c)
+{
+    if (c->retried)
+        return false;
+    c->retried = true;
+    c->res.bytes_sent = c->res.bytes_received = 0;
+    c->t_write_start = c->t_written = c->t_first_byte = 0;
+    route(c);
+    return true;
 }
 
 /* Its turn under the rps cap has come: the request's time starts now. */

@@ -36,6 +36,7 @@
     X(TLS_HOSTNAME, 1311)                                                                          \
     X(TLS_CERT_EXPIRED, 1312)                                                                      \
     X(TLS_HANDSHAKE_TIMEOUT, 1313)                                                                 \
+    X(H2, 1600)                                                                                    \
     X(DECOMPRESSION, 1701)                                                                         \
     X(MALFORMED_RESPONSE, 1702)                                                                    \
     X(RESPONSE_TOO_LARGE, 1703)
@@ -57,7 +58,19 @@ typedef struct {
     char *method;
     bool is_head;
     sv_buf_t wire;
+    size_t head_len; /* of wire; the body follows */
+    /* the head as HTTP/2 header fields (nghttp2_nv), pseudo-headers first */
+    void *h2_nv;
+    size_t h2_nv_len;
+    sv_buf_t h2_names; /* their bytes */
 } sv_http_request_t;
+
+/* Which HTTP a request may speak. */
+typedef enum {
+    SV_HTTP_AUTO = 0, /* over TLS, h2 or http/1.1 as the server picks by ALPN; else 1.1 */
+    SV_HTTP_1_1,      /* HTTP/1.1 only (--http1.1) */
+    SV_HTTP_2,        /* HTTP/2: by ALPN over TLS, with prior knowledge (h2c) without */
+} sv_http_version_t;
 
 /* What one send asks for, besides the request itself. */
 typedef struct {
@@ -65,6 +78,7 @@ typedef struct {
     bool keep_body;      /* collect the (decoded) body into the result */
     bool keep_head;      /* keep the raw response head in the result */
     bool close_after;    /* close the connection after the response (noConnectionReuse) */
+    sv_http_version_t version;
 } sv_http_send_opts_t;
 
 /* Builds a request. Adds Host, User-Agent and Content-Length unless given.
@@ -82,6 +96,7 @@ typedef struct {
     const char *error; /* static message for error_code */
     bool interrupted;  /* cancelled by sv_http_conn_cancel: not a measurement */
     int minor_version; /* HTTP/1.x */
+    bool http2;        /* the response came over HTTP/2 */
     bool reused;       /* sent on a kept-alive connection */
     uint64_t start_ns; /* when the request was handed to the client */
     uint64_t end_ns;   /* when the result was delivered */
@@ -97,6 +112,9 @@ typedef void (*sv_http_cb)(sv_http_result_t *res, void *arg);
 
 typedef struct sv_http_ctx sv_http_ctx_t;
 typedef struct sv_http_conn sv_http_conn_t;
+/* Connections whose requests may share one HTTP/2 connection (a VU's): a request to
+ * a host that a member already speaks HTTP/2 with goes as a stream on it. */
+typedef struct sv_http_group sv_http_group_t;
 
 /* max_response_bytes: cap on a response body (heads have their own 64 KiB cap);
  * 0 for none. */
@@ -115,6 +133,11 @@ uint32_t sv_http_ctx_open_connections(const sv_http_ctx_t *ctx);
 void sv_http_ctx_free(sv_http_ctx_t *ctx);
 
 sv_http_conn_t *sv_http_conn_new(sv_http_ctx_t *ctx);
+/* The same, as a member of group g (NULL: none). */
+sv_http_conn_t *sv_http_conn_new_in(sv_http_ctx_t *ctx, sv_http_group_t *g);
+sv_http_group_t *sv_http_group_new(void);
+/* Frees a group whose connections were all freed. */
+void sv_http_group_free(sv_http_group_t *g);
 /* Sends a request; cb runs later from the loop, exactly once, never from inside
  * this call. The request must outlive the callback. SV_EINVAL if a request is
  * already in flight on this connection. */

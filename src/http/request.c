@@ -8,7 +8,7 @@
 #include <zlib.h>
 
 #include "../util/crypto.h"
-#include "client.h"
+#include "client_int.h"
 
 #ifndef SV_VERSION
 #define SV_VERSION "dev"
@@ -86,6 +86,7 @@ int sv_http_request_init(sv_http_request_t *r, const char *method, const char *u
     sv_buf_append(&r->wire, "\r\n", 2);
     if (body_len)
         sv_buf_append(&r->wire, body, body_len);
+    sv_h2_request_init(r);
     return 0;
 }
 
@@ -94,6 +95,7 @@ void sv_http_request_free(sv_http_request_t *r)
     sv_url_free(&r->url);
     free(r->method);
     sv_buf_free(&r->wire);
+    sv_h2_request_free(r);
 }
 
 /* Inflates `in` into `out` (bounded by out->max). window selects gzip/zlib/raw.

@@ -269,7 +269,7 @@ static const client_cert_t *cert_for(const sv_tls_t *t, const char *host)
 }
 
 sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric_host,
-                               const sv_tls_conn_t *previous)
+                               bool offer_h2, const sv_tls_conn_t *previous)
 {
     sv_tls_conn_t *c = sv_xcalloc(1, sizeof(*c));
     c->ssl = SSL_new(t->ctx);
@@ -288,6 +288,11 @@ sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric
     SSL_set_app_data(c->ssl, c);
     SSL_set_connect_state(c->ssl);
     c->host = sv_xstrdup(host);
+    static const unsigned char h2_and_h1[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
+    if (offer_h2)
+        SSL_set_alpn_protos(c->ssl, h2_and_h1, sizeof(h2_and_h1) - 1);
+    else
+        SSL_set_alpn_protos(c->ssl, h1, sizeof(h1) - 1);
     if (numeric_host) {
         X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), host);
     } else {
@@ -433,4 +438,12 @@ const char *sv_tls_cipher_name(const sv_tls_conn_t *c)
 bool sv_tls_resumed(const sv_tls_conn_t *c)
 {
     return SSL_session_reused(c->ssl) == 1;
+}
+
+bool sv_tls_alpn_h2(const sv_tls_conn_t *c)
+{
+    const unsigned char *proto;
+    unsigned int len;
+    SSL_get0_alpn_selected(c->ssl, &proto, &len);
+    return len == 2 && memcmp(proto, "h2", 2) == 0;
 }

@@ -63,11 +63,12 @@ typedef enum {
     SV_TLS_FAILED, /* see sv_tls_error */
 } sv_tls_status_t;
 
-/* A new session to host (SNI and the name verified), offering to resume the last
- * session of `previous` (the connection's engine before it reconnected, or NULL)
- * when that was with the same host. NULL when OpenSSL cannot make one. */
+/* A new session to host (SNI and the name verified), offering h2 and http/1.1 by
+ * ALPN (or http/1.1 alone), and to resume the last session of `previous` (the
+ * connection's engine before it reconnected, or NULL) when that was with the same
+ * host. NULL when OpenSSL cannot make one. */
 sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric_host,
-                               const sv_tls_conn_t *previous);
+                               bool offer_h2, const sv_tls_conn_t *previous);
 void sv_tls_conn_free(sv_tls_conn_t *c);
 
 /* Bytes that came from the socket. */
@@ -90,5 +91,7 @@ int sv_tls_error(const sv_tls_conn_t *c, const char **message);
 const char *sv_tls_version_name(const sv_tls_conn_t *c);
 const char *sv_tls_cipher_name(const sv_tls_conn_t *c);
 bool sv_tls_resumed(const sv_tls_conn_t *c);
+/* Whether the server picked h2 by ALPN. */
+bool sv_tls_alpn_h2(const sv_tls_conn_t *c);
 
 #endif

@@ -58,6 +58,7 @@ struct sv_lua_vu {
     bool in_resume, again, first, once, once_done, freeing, interrupting;
     char *once_error;
     sv_http_conn_t **idle_conns; /* kept alive for http.batch */
+    sv_http_group_t *http_group; /* its connections: HTTP/2 requests share one */
     size_t n_idle_conns, cap_idle_conns;
     void *batch; /* http.batch in flight (mod_http.c) */
     sv_cookie_jar_t jar;

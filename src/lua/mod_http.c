@@ -43,10 +43,12 @@ typedef struct {
     int response_type;
     int redirects_left;
     uint64_t timeout_ns;
+    uint8_t http_version; /* sv_http_version_t */
 } call_opts_t;
 
 typedef struct {
     int status, error_code, minor;
+    bool http2;
     const char *error;
     const char *tls_version, *tls_cipher; /* static, "" without TLS */
     double blocked, connecting, tls_handshaking, sending, waiting, receiving, duration;
@@ -140,9 +142,19 @@ static void read_opts(lua_State *L, const sv_plan_t *plan, int params, call_opts
     *o = (call_opts_t){
         .redirects_left = plan->max_redirects,
         .response_type = plan->discard_response_bodies ? RT_NONE : RT_TEXT,
+        .http_version = plan->http_version,
     };
     if (params == 0)
         return;
+    lua_getfield(L, params, "http_version");
+    const char *hv = lua_tostring(L, -1);
+    if (hv && (strcmp(hv, "HTTP/2") == 0 || strcmp(hv, "HTTP/2.0") == 0))
+        o->http_version = SV_HTTP_2;
+    else if (hv && strcmp(hv, "HTTP/1.1") == 0)
+        o->http_version = SV_HTTP_1_1;
+    else if (hv)
+        luaL_error(L, "http_version: expected \"HTTP/1.1\" or \"HTTP/2\", got \"%s\"", hv);
+    lua_pop(L, 1);
     lua_getfield(L, params, "timeout");
     if (!lua_isnil(L, -1) && !sv_lua_duration(L, -1, &o->timeout_ns))
         luaL_error(L, "timeout: expected a duration such as \"10s\" or milliseconds");
@@ -345,6 +357,7 @@ static void push_response(lua_State *L, const sv_http_result_t *res, const char 
         res->error_code ? res->error_code : (res->status >= 400 ? 1000 + res->status : 0);
     r->error = res->error_code ? res->error : (res->status >= 400 ? "HTTP error status" : NULL);
     r->minor = res->minor_version;
+    r->http2 = res->http2;
     r->blocked = ms(res->blocked_ns);
     r->connecting = ms(res->connecting_ns);
     r->tls_handshaking = ms(res->tls_handshaking_ns);
@@ -495,7 +508,10 @@ static int response_index(lua_State *L)
     } else if (strcmp(k, "error") == 0) {
         lua_pushstring(L, r->error ? r->error : "");
     } else if (strcmp(k, "proto") == 0) {
-        lua_pushstring(L, r->status ? (r->minor ? "HTTP/1.1" : "HTTP/1.0") : "");
+        lua_pushstring(L, !r->status ? ""
+                          : r->http2 ? "HTTP/2.0"
+                          : r->minor ? "HTTP/1.1"
+                                     : "HTTP/1.0");
     } else if (strcmp(k, "tls_version") == 0) {
         lua_pushstring(L, r->tls_version);
     } else if (strcmp(k, "tls_cipher_suite") == 0) {
@@ -650,6 +666,7 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         .keep_head = true, /* headers, cookies and redirects read it */
         .keep_body = c->opts.response_type != RT_NONE,
         .close_after = plan->no_connection_reuse,
+        .version = c->opts.http_version,
     };
     bool custom_tags = false;
     if (params) {
@@ -671,8 +688,11 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
 static void send_call(call_t *c)
 {
     sv_lua_vu_t *vu = c->vu;
-    if (c->conn == NULL)
-        c->conn = sv_http_conn_new(vu->s->host->http);
+    if (c->conn == NULL) {
+        if (vu->http_group == NULL)
+            vu->http_group = sv_http_group_new();
+        c->conn = sv_http_conn_new_in(vu->s->host->http, vu->http_group);
+    }
     vu->wait = WAIT_HTTP;
     sv_http_conn_send(c->conn, c->use, &c->send, on_response, c);
 }

@@ -132,6 +132,7 @@ void sv_lua_vu_free(sv_lua_vu_t *vu)
     luaL_unref(L, LUA_REGISTRYINDEX, vu->ref_co);
     luaL_unref(L, LUA_REGISTRYINDEX, vu->ref_meta);
     sv_lua_vu_http_free(vu);
+    sv_http_group_free(vu->http_group); /* its connections left it as they were freed */
     uv_close((uv_handle_t *)&vu->timer, on_timer_closed);
 }
 
