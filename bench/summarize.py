@@ -27,6 +27,12 @@
          TICKS_AFTER SUM", the private Prometheus' seconds to ready, its utime+stime
          (clock ticks) around the run and its sum(salvo_http_reqs_total) afterwards
          ("-" for what is unknown).
+  summarize.py handshake EXPORT_JSON TIME_FILE KIND VUS ROUND RC TLS_LOG OFF0 OFF1 [SNAP_BEFORE SNAP_AFTER]
+      -> one JSON line for a handshake run (salvo --no-connection-reuse over HTTPS; KIND
+         resumed or full): connections (= requests) per generator CPU-second, salvo's
+         http_req_tls_handshaking and http_req_connecting, and nginx's access-log lines
+         ("PORT REUSED PROTOCOL CIPHER GROUP", REUSED "r" or ".") between byte offsets
+         OFF0 and OFF1: how many handshakes nginx resumed, with which protocol and group
   summarize.py threads PID START_EPOCH_S AT_S -> at START_EPOCH_S + AT_S, each thread of PID
       and its time on CPU ("TID NS" lines, /proc/PID/task/TID/schedstat), then "at S pid PID"
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
@@ -37,8 +43,9 @@
 The wrk and salvo forms take optional trailing "SNAP_BEFORE SNAP_AFTER" files
 (from `snap`) to estimate how much CPU other processes on the machine used
 during the run (a noise indicator: the benchmark assumes a quiet machine), and
-an optional "--scenario url|script" naming the report section the run belongs
-to (default url: the --url comparison; script: the bench/script-hello.lua one).
+an optional "--scenario url|script|https" naming the report section the run
+belongs to (default url: the --url comparison; script: the bench/script-hello.lua
+one; https: the keep-alive HTTPS one).
 
 TIME_FILE is what `/usr/bin/time -f '%U %S %M %e' -o TIME_FILE` wrote: user and
 system CPU seconds, peak RSS in KB, elapsed seconds (possibly preceded by a
@@ -431,6 +438,62 @@ def cmd_output(args, notes_path=None, prom_path=None):
     print(json.dumps(r))
 
 
+def trend_of(d, name):
+    """med and p(99) (ms) of a trend in a salvo export: metrics has med, salvo.trends
+    has p(99) whatever --summary-trend-stats says. None when the trend is absent."""
+    m = d.get("metrics", {}).get(name) or {}
+    t = d.get("salvo", {}).get("trends", {}).get(name) or {}
+    med_ = m.get("med", t.get("med"))
+    p99 = m.get("p(99)", t.get("p(99)"))
+    return (float(med_) if med_ is not None else None, float(p99) if p99 is not None else None)
+
+
+def tls_log_lines(log_path, off0, off1):
+    """The handshake runs' access-log lines between two byte offsets: "PORT REUSED
+    PROTOCOL CIPHER GROUP" (REUSED "r" when nginx resumed the session, "." when not)."""
+    with open(log_path, "rb") as f:
+        f.seek(off0)
+        data = f.read(off1 - off0).decode("ascii", "replace")
+    lines = [l.split() for l in data.splitlines() if l.strip()]
+    protocols, ciphers = {}, {}
+    for l in lines:
+        if len(l) >= 3:
+            protocols[l[2]] = protocols.get(l[2], 0) + 1
+        if len(l) >= 4:
+            c = " ".join(l[3:5])   # the cipher and the group
+            ciphers[c] = ciphers.get(c, 0) + 1
+    resumed = sum(1 for l in lines if len(l) >= 2 and l[1] == "r")
+    return len(lines), resumed, protocols, ciphers
+
+
+def cmd_handshake(args):
+    export_path, time_path, kind, vus, rnd, rc, log_path, off0, off1 = args[:9]
+    d = json.load(open(export_path, encoding="utf-8"))
+    r = parse_salvo(export_path)
+    tls_med, tls_p99 = trend_of(d, "http_req_tls_handshaking")
+    conn_med, conn_p99 = trend_of(d, "http_req_connecting")
+    count, resumed, protocols, ciphers = tls_log_lines(log_path, int(off0), int(off1))
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    n = r["requests"]
+    r.update({"tool": "salvo", "scenario": "handshake", "kind": kind, "conns": int(vus),
+              "round": int(rnd), "rc": int(rc), "cpu_s": cpu,
+              # one connection (TCP + TLS handshake) per request
+              "req_per_cpu_s": n / cpu if cpu > 0 else float("nan"),
+              "cpu_us_per_conn": 1e6 * cpu / n if n else None,
+              "user_us_per_conn": 1e6 * r["user_s"] / n if n else None,
+              "sys_us_per_conn": 1e6 * r["sys_s"] / n if n else None,
+              "gen_cpu_pct": 100.0 * cpu / r["elapsed_s"] if r["elapsed_s"] else float("nan"),
+              "tls_med_ms": tls_med, "tls_p99_ms": tls_p99,
+              "connecting_med_ms": conn_med, "connecting_p99_ms": conn_p99,
+              "log_count": count, "log_resumed": resumed,
+              "resumed_pct": 100.0 * resumed / count if count else None,
+              "log_protocols": protocols, "log_ciphers": ciphers,
+              "salvo_duration_s": d.get("salvo", {}).get("duration_ms", 0) / 1000.0})
+    r.update(snap_deltas(args[9:11], cpu, r["elapsed_s"]))
+    print(json.dumps(r))
+
+
 def fmt(v, spec="{:.0f}"):
     return "-" if v is None else spec.format(v)
 
@@ -771,6 +834,127 @@ def report_outputs(runs, lines):
             f"round {r['round']}" for r in bad_scrapes))
 
 
+HTTPS_TARGET = 0.9   # salvo's req/CPU-s over wrk's, keep-alive HTTPS
+
+
+def report_https(runs, url_runs, lines):
+    conns_list = sorted({r["conns"] for r in runs})
+    lines.append("HTTPS keep-alive (wrk -t1 -cC https://127.0.0.1:PORT/hello; salvo run --url "
+                 "https://127.0.0.1:PORT/hello --vus C --workers 1 --cacert CA.pem), medians over rounds:")
+    lines.append(MEDIAN_HEADER)
+    for c in conns_list:
+        w = [r for r in runs if r["tool"] == "wrk" and r["conns"] == c]
+        s = [r for r in runs if r["tool"] == "salvo" and r["conns"] == c]
+        if w:
+            lines.append(median_line("wrk", c, medians_of(w)))
+        if s:
+            lines.append(median_line("salvo", c, medians_of(s)))
+    for c in conns_list:
+        w = [r for r in runs if r["tool"] == "wrk" and r["conns"] == c]
+        s = [r for r in runs if r["tool"] == "salvo" and r["conns"] == c]
+        if not (w and s):
+            continue
+        mw, ms = medians_of(w), medians_of(s)
+        eff = ms["req_per_cpu_s"] / mw["req_per_cpu_s"]
+        ratios = round_ratios(runs, c, "salvo")
+        lines.append(f"  salvo/wrk HTTPS at {c} conns: req/CPU-s {eff:5.3f}x (ratio of medians; target >= "
+                     f"{HTTPS_TARGET}x: {'met' if eff >= HTTPS_TARGET else 'NOT met'}); round by round "
+                     + "  ".join(f"{x:.2f}x" for x in ratios) +
+                     (f" (median {statistics.median(ratios):.2f}x)" if ratios else "") +
+                     f"; req/s {ms['rps'] / mw['rps']:5.3f}x; peak RSS {ms['rss_mb'] / mw['rss_mb']:5.3f}x")
+    # What TLS costs each tool, when the same report has plain --url runs at that count.
+    for c in conns_list:
+        for t in ("wrk", "salvo"):
+            tls_rows = [r for r in runs if r["tool"] == t and r["conns"] == c]
+            plain = [r for r in url_runs if r["tool"] == t and r["conns"] == c]
+            if tls_rows and plain:
+                lines.append(f"  {t} HTTPS / plain HTTP at {c} conns (runs of this report, minutes apart): "
+                             f"req/CPU-s {med(tls_rows, 'req_per_cpu_s') / med(plain, 'req_per_cpu_s'):5.3f}x, "
+                             f"req/s {med(tls_rows, 'rps') / med(plain, 'rps'):5.3f}x")
+
+
+def report_handshakes(runs, lines):
+    kinds = [k for k in ("resumed", "full") if any(r["kind"] == k for r in runs)]
+    vus = sorted({r["conns"] for r in runs})
+    lines.append(f"HTTPS handshakes (salvo run --url https://127.0.0.1:PORT/tls --no-connection-reuse --vus "
+                 f"{','.join(map(str, vus))} --workers 1 --cacert CA.pem: a new TCP connection and TLS handshake "
+                 "per request, offering the VU's last session if it has one), medians over rounds; no wrk figures: wrk keeps its "
+                 "connections open and has no reconnect-per-request mode, so these stand alone:")
+    lines.append(f"{'handshake':<9} {'rounds':>6} {'conn/s':>8} {'conn/CPU-s':>10} {'CPU us/conn':>11} "
+                 f"{'user us':>7} {'sys us':>6} {'tls med ms':>10} {'tls p99 ms':>10} {'conn med ms':>11} "
+                 f"{'p50 ms':>7} {'p99 ms':>7} {'salvo CPU%':>10} {'nginx CPU%':>10} {'resumed %':>9} "
+                 f"{'RSS MB':>6} {'errors':>6}")
+    meds = {}
+    for k in kinds:
+        rows = [r for r in runs if r["kind"] == k]
+        nginx_pct = [100.0 * r["nginx_cpu_s"] / r["elapsed_s"] for r in rows
+                     if r.get("nginx_cpu_s") is not None and r.get("elapsed_s")]
+        meds[k] = {key: med(rows, key) for key in ("req_per_cpu_s", "cpu_us_per_conn", "tls_med_ms")}
+        lines.append(f"{k:<9} {len(rows):>6} {med(rows, 'rps'):>8.0f} {med(rows, 'req_per_cpu_s'):>10.0f} "
+                     f"{med(rows, 'cpu_us_per_conn'):>11.1f} {med(rows, 'user_us_per_conn'):>7.1f} "
+                     f"{med(rows, 'sys_us_per_conn'):>6.1f} {med(rows, 'tls_med_ms'):>10.3f} "
+                     f"{med(rows, 'tls_p99_ms'):>10.3f} {med(rows, 'connecting_med_ms'):>11.3f} "
+                     f"{med(rows, 'p50_ms'):>7.3f} {med(rows, 'p99_ms'):>7.3f} {med(rows, 'gen_cpu_pct'):>10.0f} "
+                     f"{(statistics.median(nginx_pct) if nginx_pct else float('nan')):>10.0f} "
+                     f"{med(rows, 'resumed_pct'):>9.1f} {med(rows, 'rss_mb'):>6.1f} "
+                     f"{sum(r['errors'] for r in rows):>6}")
+    if "resumed" in meds and "full" in meds:
+        a, b = meds["resumed"], meds["full"]
+        lines.append(f"  full / resumed: salvo CPU per connection {b['cpu_us_per_conn'] / a['cpu_us_per_conn']:.2f}x "
+                     f"({b['cpu_us_per_conn']:.1f} against {a['cpu_us_per_conn']:.1f} us), handshake median "
+                     f"{b['tls_med_ms'] / a['tls_med_ms']:.2f}x ({b['tls_med_ms']:.3f} against {a['tls_med_ms']:.3f} ms), "
+                     f"connections per CPU-s {b['req_per_cpu_s'] / a['req_per_cpu_s']:.2f}x")
+    lines.append("  (conn/s = salvo's http_reqs rate, one connection per request; CPU us/conn = salvo's user + sys "
+                 "over its requests; tls = http_req_tls_handshaking, conn = http_req_connecting (salvo's, ms); "
+                 "p50/p99 = http_req_duration; resumed % = nginx's $ssl_session_reused over its /tls log lines; "
+                 "salvo CPU% = its user + sys over its elapsed time)")
+    lines.append("Every handshake run:")
+    lines.append(f"{'handshake':<9} {'round':>5} {'requests':>8} {'nginx':>8} {'ng-salvo':>8} {'log':>8} "
+                 f"{'resumed':>8} {'protocols':<22} {'conn/CPU-s':>10} {'user s':>6} {'sys s':>6} "
+                 f"{'tls med':>7} {'tls p99':>7} {'err':>4} {'rc':>3} {'nginx CPU%':>10} {'other CPU%':>10} "
+                 f"{'steal%':>6}")
+    for r in sorted(runs, key=lambda r: (r["round"], kinds.index(r["kind"]) if r["kind"] in kinds else 9)):
+        diff = r["server_requests"] - r["requests"] if "server_requests" in r else None
+        protos = " ".join(f"{p}:{n}" for p, n in sorted(r["log_protocols"].items())) or "-"
+        lines.append(f"{r['kind']:<9} {r['round']:>5} {r['requests']:>8} {fmt(r.get('server_requests')):>8} "
+                     f"{fmt(diff):>8} {r['log_count']:>8} {r['log_resumed']:>8} {protos:<22} "
+                     f"{r['req_per_cpu_s']:>10.0f} {r['user_s']:>6.2f} {r['sys_s']:>6.2f} "
+                     f"{fmt(r['tls_med_ms'], '{:.3f}'):>7} {fmt(r['tls_p99_ms'], '{:.3f}'):>7} {r['errors']:>4} "
+                     f"{r['rc']:>3} {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} "
+                     f"{fmt(r.get('steal_pct')):>6}")
+    ciphers = sorted({c for r in runs for c in r.get("log_ciphers", {})})
+    if ciphers:
+        lines.append("  cipher and key-exchange group nginx logged: " + ", ".join(ciphers))
+    # nginx's /tls log lines and its stub_status delta count the same requests; salvo's
+    # count trails them by at most the requests in flight at the stop (one per VU).
+    bad = [r for r in runs if "server_requests" in r and
+           (r["log_count"] != r["server_requests"] or not 0 <= r["server_requests"] - r["requests"] <= r["conns"])]
+    if bad:
+        lines.append("WARNING: salvo's request count, nginx's /tls log lines and stub_status disagree: " + ", ".join(
+            f"{r['kind']} round {r['round']} (salvo {r['requests']}, log {r['log_count']}, "
+            f"stub_status {r['server_requests']})" for r in bad))
+    else:
+        exact = all(r.get("server_requests") == r["requests"] for r in runs)
+        lines.append("  nginx's /tls log lines = its stub_status delta in every handshake run; salvo's count "
+                     + ("equals them in every run" if exact else
+                        "within the requests in flight at the stop (at most one per VU)"))
+    # Resumption: with the resumable server every connection after a VU's first should
+    # resume; with the other one none can.
+    not_resumed = [r for r in runs if r["kind"] == "resumed" and r["log_count"] - r["log_resumed"] > r["conns"]]
+    resumed_full = [r for r in runs if r["kind"] == "full" and r["log_resumed"] > 0]
+    if not_resumed:
+        lines.append("WARNING: handshakes not resumed on the resumable server (more than one full handshake "
+                     "per VU): " + ", ".join(f"round {r['round']} ({r['log_count'] - r['log_resumed']} of "
+                                             f"{r['log_count']} full)" for r in not_resumed))
+    elif any(r["kind"] == "resumed" for r in runs):
+        lines.append("  resumed runs: every handshake but at most one per VU (its first) was resumed, by nginx's log")
+    if resumed_full:
+        lines.append("WARNING: nginx resumed sessions on the server without tickets or cache: " + ", ".join(
+            f"round {r['round']} ({r['log_resumed']} of {r['log_count']})" for r in resumed_full))
+    elif any(r["kind"] == "full" for r in runs):
+        lines.append("  full runs: no handshake resumed, by nginx's log")
+
+
 def cmd_report(args):
     path, out, header = args[0], None, []
     rest = args[1:]
@@ -785,12 +969,14 @@ def cmd_report(args):
     runs = [json.loads(l) for l in open(path, encoding="utf-8") if l.strip()]
     for r in runs:
         r.setdefault("scenario", "url")
-    gen_runs = [r for r in runs if r["scenario"] in ("url", "script")]
+    gen_runs = [r for r in runs if r["scenario"] in ("url", "script", "https")]
     url_runs = [r for r in runs if r["scenario"] == "url"]
     script_runs = [r for r in runs if r["scenario"] == "script"]
     memory_runs = [r for r in runs if r["scenario"] == "memory"]
     rate_runs = [r for r in runs if r["scenario"] == "rates"]
     output_runs = [r for r in runs if r["scenario"] == "outputs"]
+    https_runs = [r for r in runs if r["scenario"] == "https"]
+    handshake_runs = [r for r in runs if r["scenario"] == "handshake"]
     tools = ["wrk", "salvo", "salvo-script"]
     lines = list(header)
     if url_runs:
@@ -808,6 +994,12 @@ def cmd_report(args):
     if output_runs:
         lines.append("")
         report_outputs(output_runs, lines)
+    if https_runs:
+        lines.append("")
+        report_https(https_runs, url_runs, lines)
+    if handshake_runs:
+        lines.append("")
+        report_handshakes(handshake_runs, lines)
     if gen_runs:
         lines.append("")
         lines.append("Every run:")
@@ -815,7 +1007,7 @@ def cmd_report(args):
                      f"{'user s':>6} {'sys s':>6} {'req/CPU-s':>10} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} "
                      f"{'err':>4} {'rc':>3} {'nginx reqs-gen':>14} {'nginx CPU%':>10} {'other CPU%':>10} "
                      f"{'steal%':>6}")
-        order = {"url": 0, "script": 1}
+        order = {"url": 0, "script": 1, "https": 2}
         for r in sorted(gen_runs, key=lambda r: (order[r["scenario"]], r["conns"], r["round"],
                                                  tools.index(r["tool"]))):
             p50 = r["p50_ms"] if r["p50_ms"] is not None else float("nan")
@@ -833,7 +1025,10 @@ def cmd_report(args):
             return f"salvo --rate {r['rate']}/s round {r['round']}"
         if r["scenario"] == "outputs":
             return f"salvo --out {r['output']} round {r['round']}"
+        if r["scenario"] == "handshake":
+            return f"salvo {r['kind']} handshakes round {r['round']}"
         where = "script " if r["scenario"] == "script" and r["tool"] == "wrk" else ""
+        where = "https " if r["scenario"] == "https" else where
         return f"{where}{r['tool']} c={r['conns']} round {r['round']}"
     # The private Prometheus of a prometheus-rw run is part of the setup, not noise.
     noisy = [r for r in runs if (r.get("other_cpu_pct") or 0) - (r.get("prom_cpu_pct") or 0) > 10 or
@@ -850,7 +1045,7 @@ def cmd_report(args):
     # memory runs finish every iteration, so there the counts must be equal.
     miscounted = [r for r in gen_runs if "server_requests" in r and
                   not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
-    miscounted += [r for r in output_runs if "server_requests" in r and
+    miscounted += [r for r in output_runs + handshake_runs if "server_requests" in r and
                    not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
     miscounted += [r for r in memory_runs + rate_runs if "server_requests" in r and
                    r["server_requests"] != r["requests"]]
@@ -887,6 +1082,8 @@ def main():
         cmd_sleep(args)
     elif cmd == "rate" and len(args) in (10, 12):
         cmd_rate(args)
+    elif cmd == "handshake" and len(args) in (9, 11):
+        cmd_handshake(args)
     elif cmd == "output" and len(args) in (12, 14):
         cmd_output(args, notes, prom)
     elif cmd == "threads" and len(args) == 3:

@@ -741,10 +741,29 @@ static void warn_empty_segments(const sv_plan_t *plan)
 
 /* The options from every source, merged into the plan. Returns 0, or the exit code
  * after an error line. */
+/* Flags that only mean something together, or with a kind of test. */
+static int check_flag_pairs(const run_args_t *a)
+{
+    json_t *auth = json_array_get(json_object_get(a->flags, "tlsAuth"), 0);
+    if (auth && !json_object_get(auth, "key"))
+        return sv_cli_error("--cert needs --key (the certificate's private key)");
+    if (auth && !json_object_get(auth, "cert"))
+        return sv_cli_error("--key needs --cert (the client certificate)");
+    if (a->plan.streams > 1 && a->plan.script)
+        return sv_cli_error("--streams is for --url tests; a script's http.batch shares its "
+                            "HTTP/2 connections by itself");
+    if (a->plan.streams > 1 && a->plan.http_version != SV_HTTP_2 &&
+        (a->url == NULL || strncmp(a->url, "https://", 8) != 0))
+        return sv_cli_error("--streams needs HTTP/2: an https:// URL (h2 by ALPN) or --http2");
+    return 0;
+}
+
 int sv_run_configure(run_args_t *a)
 {
     json_t *script_options = NULL;
     char err[SV_LUA_ERR_SIZE];
+    if (check_flag_pairs(a) != 0)
+        return SV_EXIT_USAGE;
     if (a->script && sv_script_options(a->script, &script_options, err) != 0) {
         sv_cli_error("%s", err);
         return SV_EXIT_USAGE;

@@ -72,6 +72,12 @@ static uint64_t span_ns(uint64_t from, uint64_t to)
     return to > from ? to - from : 0;
 }
 
+void sv_conn_tls_names(const sv_http_conn_t *c, sv_http_result_t *res)
+{
+    res->tls_version = c->tls_ready ? sv_tls_version_name(c->tls) : "";
+    res->tls_cipher = c->tls_ready ? sv_tls_cipher_name(c->tls) : "";
+}
+
 static void deliver(sv_http_conn_t *c)
 {
     uint64_t now = sv_now_ns();
@@ -84,8 +90,8 @@ static void deliver(sv_http_conn_t *c)
         r->connecting_ns = span_ns(c->t_connect_start, c->t_connected ? c->t_connected : now);
     if (c->t_tls_start)
         r->tls_handshaking_ns = span_ns(c->t_tls_start, c->t_tls_done ? c->t_tls_done : now);
-    r->tls_version = c->tls_ready ? sv_tls_version_name(c->tls) : "";
-    r->tls_cipher = c->tls_ready ? sv_tls_cipher_name(c->tls) : "";
+    if (r->tls_version == NULL) /* a stream has its carrier's */
+        sv_conn_tls_names(c, r);
     if (c->t_write_start) {
         uint64_t written = c->t_written ? c->t_written : now;
         r->sending_ns = span_ns(c->t_write_start, written);
@@ -114,6 +120,8 @@ static void maybe_free(sv_http_conn_t *c)
         sv_buf_free(&c->out_queue);
         sv_buf_free(&c->out_flight);
         sv_tls_conn_free(c->tls);
+        for (size_t i = 0; i < SV_ARRAY_SIZE(c->sessions); i++)
+            sv_tls_session_free(c->sessions[i].session);
         free(c->content_encoding);
         free(c);
     }
@@ -131,12 +139,42 @@ static void on_tcp_closed(uv_handle_t *h)
     maybe_free(c);
 }
 
+/* Keeps the session the TLS socket leaves, under its endpoint, and lets the engine
+ * go (it holds buffers an idle connection does not need). */
+static void park_session(sv_http_conn_t *c)
+{
+    if (c->tls == NULL)
+        return;
+    sv_tls_session_t *s = sv_tls_conn_take_session(c->tls);
+    sv_tls_conn_free(c->tls);
+    c->tls = NULL;
+    if (s == NULL)
+        return;
+    size_t i = 0, n = SV_ARRAY_SIZE(c->sessions);
+    while (i < n && c->sessions[i].endpoint != c->endpoint)
+        i++;
+    if (i == n)
+        i = c->next_session++ % n;
+    sv_tls_session_free(c->sessions[i].session);
+    c->sessions[i].endpoint = c->endpoint;
+    c->sessions[i].session = s;
+}
+
+static const sv_tls_session_t *session_for(const sv_http_conn_t *c, const dns_entry_t *e)
+{
+    for (size_t i = 0; i < SV_ARRAY_SIZE(c->sessions); i++)
+        if (c->sessions[i].endpoint == e)
+            return c->sessions[i].session;
+    return NULL;
+}
+
 static void close_socket(sv_http_conn_t *c)
 {
     sv_h2_close(c, SV_HTTP_ERR_H2, "http2: connection closed");
     release_waiters(c);
     if (c->connected)
         c->ctx->open_connections--;
+    park_session(c);
     c->connected = c->secure = c->tls_ready = false;
     sv_buf_reset(&c->out_queue);
     if (c->tcp_state != SOCK_OPEN)
@@ -254,6 +292,17 @@ void sv_http_conn_cancel(sv_http_conn_t *c)
     stop_request(c);
     c->res.interrupted = true;
     c->res.error = "request interrupted";
+    deliver(c);
+}
+
+void sv_http_conn_stop(sv_http_conn_t *c)
+{
+    if (c->res.status == 0 || (c->state != C_WAITING && c->state != C_SENDING)) {
+        sv_http_conn_cancel(c);
+        return;
+    }
+    c->keep_alive = false;
+    stop_request(c);
     deliver(c);
 }
 
@@ -408,6 +457,13 @@ static bool feed_body(sv_http_conn_t *c, const char *data, size_t len, size_t *u
         }
         off += (size_t)n;
         c->body_bytes += piece.len;
+        if (c->opts.on_body) { /* a stream: handed on, never kept, no cap */
+            if (piece.len && !c->opts.on_body(piece.ptr, piece.len, c->cb_arg)) {
+                sv_http_conn_stop(c);
+                return false;
+            }
+            continue;
+        }
         if (c->body_bytes > c->ctx->max_response_bytes) {
             fail(c, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response body exceeds the size limit");
             return false;
@@ -702,7 +758,11 @@ static void start_h2(sv_http_conn_t *c)
 static void continue_handshake(sv_http_conn_t *c)
 {
     sv_tls_status_t st = sv_tls_handshake(c->tls);
-    if (st == SV_TLS_FAILED || st == SV_TLS_CLOSED) {
+    if (st == SV_TLS_CLOSED) {
+        fail(c, SV_HTTP_ERR_TLS, "tls: the server closed the connection during the handshake");
+        return;
+    }
+    if (st == SV_TLS_FAILED) {
         tls_failed(c);
         return;
     }
@@ -732,10 +792,9 @@ static void start_tls(sv_http_conn_t *c)
         }
         ctx->tls = ctx->own_tls;
     }
-    sv_tls_conn_t *previous = c->tls;
+    park_session(c);
     c->tls = sv_tls_conn_new(ctx->tls, c->endpoint->host, c->endpoint->numeric,
-                             c->opts.version != SV_HTTP_1_1, previous);
-    sv_tls_conn_free(previous);
+                             c->opts.version != SV_HTTP_1_1, session_for(c, c->endpoint));
     if (c->tls == NULL) {
         fail(c, SV_HTTP_ERR_TLS, "tls: OpenSSL could not make a session");
         return;

@@ -79,6 +79,9 @@ typedef struct {
     bool keep_head;      /* keep the raw response head in the result */
     bool close_after;    /* close the connection after the response (noConnectionReuse) */
     sv_http_version_t version;
+    /* the body as it arrives, instead of keeping it (an event stream), with the
+     * send's arg; false from it ends the request as sv_http_conn_stop does */
+    bool (*on_body)(const char *data, size_t len, void *arg);
 } sv_http_send_opts_t;
 
 /* Builds a request. Adds Host, User-Agent and Content-Length unless given.
@@ -145,6 +148,10 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
                       const sv_http_send_opts_t *opts, sv_http_cb cb, void *arg);
 /* Aborts the request in flight, if any: its callback runs now, with interrupted set. */
 void sv_http_conn_cancel(sv_http_conn_t *c);
+/* Ends a response early, as the client's choice (a stream it is done with): with its
+ * head in, the result is delivered as it stands, a success; before that it is a
+ * cancel. The connection is not reused. */
+void sv_http_conn_stop(sv_http_conn_t *c);
 /* Cancels, closes and frees the connection (memory goes once its handles closed). */
 void sv_http_conn_free(sv_http_conn_t *c);
 

@@ -89,8 +89,14 @@ struct sv_http_conn {
     uint64_t t_connect_start, t_connected, t_tls_start, t_tls_done;
     uint64_t t_write_start, t_written, t_first_byte;
     uint64_t body_bytes;
-    /* TLS: the session engine (kept after the socket closes, to resume its session) */
+    /* TLS: the engine of the socket, and the sessions earlier sockets left, by
+     * endpoint, to resume on reconnect */
     sv_tls_conn_t *tls;
+    struct {
+        dns_entry_t *endpoint;
+        sv_tls_session_t *session;
+    } sessions[4];
+    unsigned next_session;
     bool secure;    /* the socket speaks TLS */
     bool tls_ready; /* its handshake is done */
     /* bytes for the socket that are not a prepared request's: TLS records, HTTP/2
@@ -123,6 +129,8 @@ typedef struct sv_h2 sv_h2_t;
 /* ---- client.c, for h2.c ---------------------------------------------------------- */
 
 void sv_conn_first_byte(sv_http_conn_t *c);
+/* The TLS version and suite of c's socket into res ("" without TLS). */
+void sv_conn_tls_names(const sv_http_conn_t *c, sv_http_result_t *res);
 /* The response is whole: decode its body and deliver it. */
 void sv_conn_complete(sv_http_conn_t *c);
 /* Fails c's request (delivered from the loop), leaving the socket alone. */

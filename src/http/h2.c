@@ -17,16 +17,18 @@
 #include "client_int.h"
 
 #define STREAM_WINDOW (16 * 1024 * 1024)
+#define H2_STOPPED (-1) /* h2_error: the client ended the stream (on_body said so) */
 #define CONNECTION_WINDOW (64 * 1024 * 1024)
 
 struct sv_h2 {
     nghttp2_session *s;
     sv_http_conn_t *owner;
-    sv_http_conn_t *open; /* the connections with an open stream, linked by stream_next */
-    uint32_t streams;     /* how many, the owner's own included */
-    int busy;             /* inside nghttp2 (a callback may not re-enter it) */
-    bool dead;            /* closed while busy: freed when nghttp2 returns */
-    bool goaway;          /* the server takes no new streams */
+    sv_http_conn_t *open;      /* the connections with an open stream, linked by stream_next */
+    uint32_t streams;          /* how many, the owner's own included */
+    int busy;                  /* inside nghttp2 (a callback may not re-enter it) */
+    bool dead;                 /* closed while busy: freed when nghttp2 returns */
+    bool goaway;               /* the server takes no new streams */
+    uint32_t sent_goaway_code; /* why nghttp2 ended the session, when it did */
     int32_t last_stream_id;
     uint32_t goaway_code;
 };
@@ -194,6 +196,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
 
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user)
 {
+    if (f->hd.type == NGHTTP2_GOAWAY)
+        ((sv_h2_t *)user)->sent_goaway_code = f->goaway.error_code;
     sv_http_conn_t *slot = slot_of(user, f->hd.stream_id);
     if (slot == NULL)
         return 0;
@@ -266,6 +270,13 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
     if (slot == NULL || slot->h2_error)
         return 0;
     slot->body_bytes += len;
+    if (slot->opts.on_body) {
+        if (!slot->opts.on_body((const char *)data, len, slot->cb_arg)) {
+            slot->h2_error = H2_STOPPED;
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_CANCEL);
+        }
+        return 0;
+    }
     bool too_big = slot->body_bytes > slot->ctx->max_response_bytes ||
                    (slot->opts.keep_body && sv_buf_append(&slot->res.body, data, len) != 0);
     if (too_big) {
@@ -291,7 +302,9 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code,
     stream_ended(h, slot);
     const char *msg = NULL;
     int err;
-    if (slot->h2_error == SV_HTTP_ERR_RESPONSE_TOO_LARGE) {
+    if (slot->h2_error == H2_STOPPED) {
+        sv_conn_complete(slot); /* the client was done with it */
+    } else if (slot->h2_error == SV_HTTP_ERR_RESPONSE_TOO_LARGE) {
         sv_conn_fail_request(slot, slot->h2_error, "response body exceeds the size limit");
     } else if (slot->res.status == 0 && unprocessed(h, stream_id, code)) {
         if (!sv_conn_resend(slot)) {
@@ -358,13 +371,22 @@ static bool flush(sv_h2_t *h)
     return sv_conn_transport_flush(h->owner);
 }
 
-/* After nghttp2 returned: frees a session closed meanwhile, else writes what is due. */
+/* After nghttp2 returned: frees a session closed meanwhile, else writes what is due,
+ * and ends a session nghttp2 is done with (a protocol error it answered with GOAWAY). */
 static void settle(sv_h2_t *h)
 {
-    if (h->dead && h->busy == 0)
-        free_session(h);
-    else if (!h->dead)
-        flush(h);
+    if (h->dead) {
+        if (h->busy == 0)
+            free_session(h);
+        return;
+    }
+    if (!flush(h))
+        return;
+    if (!nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s)) {
+        const char *msg = NULL;
+        int err = h2_code(1650, h->sent_goaway_code, conn_msgs, &msg);
+        sv_conn_lost(h->owner, err, msg);
+    }
 }
 
 int sv_h2_start(sv_http_conn_t *owner)
@@ -417,6 +439,7 @@ void sv_h2_submit(sv_http_conn_t *owner, sv_http_conn_t *slot)
     slot->head_done = false;
     slot->res.http2 = true;
     slot->res.minor_version = 1;
+    sv_conn_tls_names(owner, &slot->res);
     slot->state = C_SENDING;
     slot->t_write_start = sv_now_ns();
     nghttp2_data_provider body = {.source.ptr = slot, .read_callback = read_body};

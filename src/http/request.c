@@ -183,7 +183,10 @@ void sv_http_debug_print(const sv_http_request_t *req, const sv_http_result_t *r
     if (res->error_code) {
         fprintf(stderr, "Response: error %d: %s\n\n", res->error_code, res->error);
     } else {
-        fprintf(stderr, "Response:\n%.*s", (int)res->head.len, res->head.data);
+        if (res->http2 && res->head.len > 8) /* the head is written as HTTP/1.1 */
+            fprintf(stderr, "Response:\nHTTP/2.0%.*s", (int)res->head.len - 8, res->head.data + 8);
+        else
+            fprintf(stderr, "Response:\n%.*s", (int)res->head.len, res->head.data);
         if (full && res->body.len)
             fprintf(stderr, "%.*s\n", (int)res->body.len, res->body.data);
         fputc('\n', stderr);

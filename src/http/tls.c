@@ -3,6 +3,7 @@
  */
 #include "tls.h"
 
+#include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -29,8 +30,7 @@ struct sv_tls {
 
 struct sv_tls_conn {
     SSL *ssl;
-    BIO *in, *out; /* bytes from the socket; bytes for the socket */
-    char *host;
+    BIO *in, *out;        /* bytes from the socket; bytes for the socket */
     SSL_SESSION *session; /* the latest the server gave, to resume on reconnect */
     const char *message;  /* static */
     int error_code;
@@ -130,7 +130,8 @@ static int load_cert(client_cert_t *cc, const sv_tls_auth_t *a, size_t i, char *
     }
     BIO_free(b);
     if (cc->cert == NULL) {
-        snprintf(err, size, "tlsAuth[%zu].cert: not a PEM certificate or a readable file (%s)", i,
+        snprintf(err, size,
+                 "tlsAuth[%zu].cert (or --cert): not a PEM certificate or a readable file (%s)", i,
                  ssl_reason());
         return SV_EINVAL;
     }
@@ -138,7 +139,8 @@ static int load_cert(client_cert_t *cc, const sv_tls_auth_t *a, size_t i, char *
     cc->key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     if (cc->key == NULL) {
-        snprintf(err, size, "tlsAuth[%zu].key: not a PEM private key or a readable file (%s)", i,
+        snprintf(err, size,
+                 "tlsAuth[%zu].key (or --key): not a PEM private key or a readable file (%s)", i,
                  ssl_reason());
         return SV_EINVAL;
     }
@@ -194,8 +196,15 @@ static int configure(sv_tls_t *t, const sv_tls_opts_t *o, char *err, size_t size
     SSL_CTX *ctx = t->ctx;
     SSL_CTX_set_verify(ctx, o->insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
     if (o->ca_file) {
+        FILE *f = fopen(o->ca_file, "r");
+        if (f == NULL) {
+            snprintf(err, size, "--cacert (tlsCACert) \"%s\": %s", o->ca_file, strerror(errno));
+            return SV_EINVAL;
+        }
+        fclose(f);
         if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
-            snprintf(err, size, "--cacert \"%s\": cannot read PEM certificates from it (%s)",
+            snprintf(err, size,
+                     "--cacert (tlsCACert) \"%s\": cannot read PEM certificates from it (%s)",
                      o->ca_file, ssl_reason());
             return SV_EINVAL;
         }
@@ -269,7 +278,7 @@ static const client_cert_t *cert_for(const sv_tls_t *t, const char *host)
 }
 
 sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric_host,
-                               bool offer_h2, const sv_tls_conn_t *previous)
+                               bool offer_h2, const sv_tls_session_t *resume)
 {
     sv_tls_conn_t *c = sv_xcalloc(1, sizeof(*c));
     c->ssl = SSL_new(t->ctx);
@@ -287,7 +296,6 @@ sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric
     SSL_set_bio(c->ssl, c->in, c->out);
     SSL_set_app_data(c->ssl, c);
     SSL_set_connect_state(c->ssl);
-    c->host = sv_xstrdup(host);
     static const unsigned char h2_and_h1[] = "\x02h2\x08http/1.1", h1[] = "\x08http/1.1";
     if (offer_h2)
         SSL_set_alpn_protos(c->ssl, h2_and_h1, sizeof(h2_and_h1) - 1);
@@ -306,11 +314,11 @@ sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric
         for (int i = 0; i < sk_X509_num(cc->chain); i++)
             SSL_add1_chain_cert(c->ssl, sk_X509_value(cc->chain, i));
     }
-    if (previous && previous->session && strcmp(previous->host, host) == 0 &&
-        SSL_set_session(c->ssl, previous->session) == 1) {
+    SSL_SESSION *session = (SSL_SESSION *)resume;
+    if (session && SSL_set_session(c->ssl, session) == 1) {
         /* offered again next time unless the server hands out a new one */
-        SSL_SESSION_up_ref(previous->session);
-        c->session = previous->session;
+        SSL_SESSION_up_ref(session);
+        c->session = session;
     }
     return c;
 }
@@ -326,8 +334,23 @@ void sv_tls_conn_free(sv_tls_conn_t *c)
     SSL_free(c->ssl); /* and its BIOs */
     if (c->session)
         SSL_SESSION_free(c->session);
-    free(c->host);
     free(c);
+}
+
+sv_tls_session_t *sv_tls_conn_take_session(sv_tls_conn_t *c)
+{
+    SSL_SESSION *s = c->error_code == 0 ? c->session : NULL;
+    if (s && !SSL_SESSION_is_resumable(s))
+        s = NULL;
+    if (s)
+        c->session = NULL;
+    return (sv_tls_session_t *)s;
+}
+
+void sv_tls_session_free(sv_tls_session_t *s)
+{
+    if (s)
+        SSL_SESSION_free((SSL_SESSION *)s);
 }
 
 void sv_tls_feed(sv_tls_conn_t *c, const char *data, size_t len)

@@ -55,6 +55,7 @@ void sv_tls_free(sv_tls_t *t);
 /* ---- one connection ------------------------------------------------------------ */
 
 typedef struct sv_tls_conn sv_tls_conn_t;
+typedef struct sv_tls_session sv_tls_session_t; /* a session to resume (OpenSSL's) */
 
 typedef enum {
     SV_TLS_OK,     /* done (handshake) or bytes produced (read) */
@@ -64,12 +65,15 @@ typedef enum {
 } sv_tls_status_t;
 
 /* A new session to host (SNI and the name verified), offering h2 and http/1.1 by
- * ALPN (or http/1.1 alone), and to resume the last session of `previous` (the
- * connection's engine before it reconnected, or NULL) when that was with the same
- * host. NULL when OpenSSL cannot make one. */
+ * ALPN (or http/1.1 alone), and to resume `resume` (a session an earlier connection
+ * to the same host left, or NULL). NULL when OpenSSL cannot make one. */
 sv_tls_conn_t *sv_tls_conn_new(const sv_tls_t *t, const char *host, bool numeric_host,
-                               bool offer_h2, const sv_tls_conn_t *previous);
+                               bool offer_h2, const sv_tls_session_t *resume);
 void sv_tls_conn_free(sv_tls_conn_t *c);
+/* The session to offer when reconnecting to the same host (the latest ticket the
+ * server gave, else the one resumed), handed to the caller; NULL if none. */
+sv_tls_session_t *sv_tls_conn_take_session(sv_tls_conn_t *c);
+void sv_tls_session_free(sv_tls_session_t *s);
 
 /* Bytes that came from the socket. */
 void sv_tls_feed(sv_tls_conn_t *c, const char *data, size_t len);

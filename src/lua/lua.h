@@ -46,6 +46,7 @@ typedef struct sv_lua_vu sv_lua_vu_t;
  * custom metrics and runs setup/teardown/handle_summary. */
 int sv_lua_state_new(sv_lua_state_t **out, const char *script_path, sv_lua_host_t *host,
                      bool is_main, char *err);
+/* Frees the state; with a host loop, its last bytes go when the loop runs next. */
 void sv_lua_state_free(sv_lua_state_t *s);
 bool sv_lua_has_function(sv_lua_state_t *s, const char *name);
 

@@ -65,6 +65,7 @@ struct sv_lua_vu {
     uv_timer_t timer;
     sv_lua_vu_t *next_ready;
     void *pending; /* the VU's single-request call (mod_http.c) */
+    void *sse;     /* the event stream http.sse is reading (mod_http.c) */
 };
 
 /* Runs code of VU vu (or of the init stage when NULL) with its globals. */

@@ -12,6 +12,7 @@
 
 #include "../http/cookies.h"
 #include "../http/h1.h"
+#include "../http/sse.h"
 #include "lua_int.h"
 
 #define RESPONSE_MT "salvo.response"
@@ -685,14 +686,19 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     }
 }
 
+/* The VU's connections' group (they share HTTP/2 connections). */
+static sv_http_group_t *vu_group(sv_lua_vu_t *vu)
+{
+    if (vu->http_group == NULL)
+        vu->http_group = sv_http_group_new();
+    return vu->http_group;
+}
+
 static void send_call(call_t *c)
 {
     sv_lua_vu_t *vu = c->vu;
-    if (c->conn == NULL) {
-        if (vu->http_group == NULL)
-            vu->http_group = sv_http_group_new();
-        c->conn = sv_http_conn_new_in(vu->s->host->http, vu->http_group);
-    }
+    if (c->conn == NULL)
+        c->conn = sv_http_conn_new_in(vu->s->host->http, vu_group(vu));
     vu->wait = WAIT_HTTP;
     sv_http_conn_send(c->conn, c->use, &c->send, on_response, c);
 }
@@ -1062,6 +1068,316 @@ static int l_cookie_jar(lua_State *L)
     return 1;
 }
 
+/* ---- server-sent events ---------------------------------------------------------- */
+
+/* http.sse(url, params, on_event): a GET whose text/event-stream body is read as it
+ * comes. The VU stays in the call: each event is handed to on_event (in the VU's
+ * coroutine, so it may sleep or make requests) until the server ends the stream,
+ * params.duration passes (a success) or params.timeout (a failure, 1050), or
+ * on_event returns false. Returns a result table. The Lua
+ * loop (SSE_LOOP) drives C primitives; events queue here while on_event runs. */
+
+#define SSE_MAX_EVENT (1024 * 1024) /* bytes in one event's data (or one line) */
+#define SSE_MAX_QUEUED 10000        /* events waiting for a busy on_event */
+
+typedef struct sse_event {
+    struct sse_event *next;
+    char *type, *data, *id;
+    int64_t retry_ms;
+} sse_event_t;
+
+typedef struct {
+    call_t call;
+    sv_sse_parser_t parser;
+    sse_event_t *head, *tail;
+    size_t queued;
+    uint64_t events;
+    bool waiting;         /* the VU yielded in next() */
+    bool ended;           /* the response is over (result below) */
+    const char *overflow; /* why the stream was cut, or NULL */
+    int status, error_code;
+    bool http2;
+    const char *error;
+    uv_timer_t resume; /* hands the VU its next event from the loop */
+    uv_timer_t hold;   /* params.duration: the stream ends, a success, when it fires */
+} sse_t;
+
+static void sse_event_free(sse_event_t *e)
+{
+    free(e->type);
+    free(e->data);
+    free(e->id);
+    free(e);
+}
+
+static void sse_closed(uv_handle_t *h)
+{
+    sse_t *s = h->data;
+    if (h == (uv_handle_t *)&s->hold)
+        free(s); /* the second of its two handles */
+}
+
+/* Ends vu's stream: the request cancelled if still going, everything freed. */
+static void sse_free(sv_lua_vu_t *vu)
+{
+    sse_t *s = vu->sse;
+    if (s == NULL)
+        return;
+    vu->sse = NULL;
+    if (s->call.conn) {
+        if (!s->ended)
+            sv_http_conn_cancel(s->call.conn);
+        sv_lua_vu_keep_conn(vu, s->call.conn);
+    }
+    while (s->head) {
+        sse_event_t *e = s->head;
+        s->head = e->next;
+        sse_event_free(e);
+    }
+    sv_sse_free(&s->parser);
+    call_reset(&s->call);
+    uv_close((uv_handle_t *)&s->resume, sse_closed);
+    uv_close((uv_handle_t *)&s->hold, sse_closed);
+}
+
+static void push_event(lua_State *L, const sse_event_t *e)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, e->type);
+    lua_setfield(L, -2, "event");
+    lua_pushstring(L, e->data);
+    lua_setfield(L, -2, "data");
+    lua_pushstring(L, e->id);
+    lua_setfield(L, -2, "id");
+    if (e->retry_ms >= 0) {
+        lua_pushnumber(L, (double)e->retry_ms);
+        lua_setfield(L, -2, "retry");
+    }
+}
+
+/* Pushes the next queued event onto L; false when none is queued. */
+static bool sse_pop(sse_t *s, lua_State *L)
+{
+    sse_event_t *e = s->head;
+    if (e == NULL)
+        return false;
+    s->head = e->next;
+    if (s->head == NULL)
+        s->tail = NULL;
+    s->queued--;
+    push_event(L, e);
+    sse_event_free(e);
+    return true;
+}
+
+static void sse_on_resume(uv_timer_t *t)
+{
+    sse_t *s = t->data;
+    sv_lua_vu_t *vu = s->call.vu;
+    if (!s->waiting || (s->head == NULL && !s->ended && !s->overflow))
+        return;
+    s->waiting = false;
+    if (!sse_pop(s, vu->co))
+        lua_pushnil(vu->co); /* the end */
+    sv_lua_resume(vu, 1);
+}
+
+/* The VU waits for an event: it gets it from the loop, never from inside the client. */
+static void sse_wake(sse_t *s)
+{
+    if (s->waiting)
+        uv_timer_start(&s->resume, sse_on_resume, 0, 0);
+}
+
+static void sse_enqueue(const sv_sse_event_t *ev, void *arg)
+{
+    sse_t *s = arg;
+    sv_lua_host_t *host = s->call.vu->s->host;
+    sv_series_add(host->reg, sv_registry_series(host->reg, SV_M_SSE_EVENT, s->call.tags), 1);
+    s->events++;
+    if (s->queued == SSE_MAX_QUEUED) {
+        s->overflow = "http.sse: 10000 events waiting for on_event: the stream was cut";
+        return;
+    }
+    sse_event_t *e = sv_xcalloc(1, sizeof(*e));
+    e->type = sv_xstrndup(ev->type.ptr, ev->type.len);
+    e->data = sv_xstrndup(ev->data.ptr, ev->data.len);
+    e->id = sv_xstrndup(ev->id.ptr, ev->id.len);
+    e->retry_ms = ev->retry_ms;
+    if (s->tail)
+        s->tail->next = e;
+    else
+        s->head = e;
+    s->tail = e;
+    s->queued++;
+}
+
+static bool sse_on_body(const char *data, size_t len, void *arg)
+{
+    sse_t *s = arg;
+    if (sv_sse_feed(&s->parser, data, len, sse_enqueue, s) != 0)
+        s->overflow = "http.sse: an event over 1 MiB: the stream was cut";
+    sse_wake(s);
+    return s->overflow == NULL;
+}
+
+static void sse_on_response(sv_http_result_t *res, void *arg)
+{
+    sse_t *s = arg;
+    sv_lua_vu_t *vu = s->call.vu;
+    if (vu->interrupting || vu->freeing || res->interrupted)
+        return;
+    bool expected = res->error_code == 0 && expected_status(&s->call.opts, res->status);
+    vu->s->host->record_http(vu->vu_arg, s->call.tags, res, expected);
+    s->ended = true;
+    s->status = res->status;
+    s->http2 = res->http2;
+    s->error_code = res->error_code ? res->error_code : res->status >= 400 ? 1000 + res->status : 0;
+    s->error = res->error_code ? res->error : res->status >= 400 ? "HTTP error status" : NULL;
+    sse_wake(s);
+}
+
+static void sse_on_hold_over(uv_timer_t *t)
+{
+    sse_t *s = t->data;
+    if (!s->ended)
+        sv_http_conn_stop(s->call.conn);
+}
+
+static sse_t *sse_of(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "http.sse");
+    if (vu->sse == NULL)
+        luaL_error(L, "http.sse: no event stream is open");
+    return vu->sse;
+}
+
+/* open(url, params): starts the request; the events come with next(). */
+static int l_sse_open(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "http.sse");
+    if (vu->sse)
+        luaL_error(L, "http.sse: one event stream at a time per VU");
+    sse_t *s = sv_xcalloc(1, sizeof(*s));
+    sv_sse_init(&s->parser, SSE_MAX_EVENT);
+    uv_timer_init(vu->s->host->loop, &s->resume);
+    uv_timer_init(vu->s->host->loop, &s->hold);
+    s->resume.data = s->hold.data = s;
+    s->call.vu = vu;
+    vu->sse = s; /* from here finish() frees it, also after a Lua error below */
+    prepare(L, vu, &s->call, "GET", 1, 0, lua_gettop(L) >= 2 ? 2 : 0);
+    s->call.send.keep_body = false;
+    s->call.send.timeout_ns = s->call.opts.timeout_ns; /* none unless asked: it streams */
+    s->call.send.on_body = sse_on_body;
+    uint64_t hold_ns = 0;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "duration");
+        if (!lua_isnil(L, -1) && !sv_lua_duration(L, -1, &hold_ns))
+            luaL_error(L, "http.sse: duration: expected a duration such as \"30s\"");
+        lua_pop(L, 1);
+    }
+    if (hold_ns)
+        uv_timer_start(&s->hold, sse_on_hold_over, (hold_ns + 999999) / 1000000, 0);
+    s->call.conn = sv_lua_vu_take_conn(vu);
+    if (s->call.conn == NULL)
+        s->call.conn = sv_http_conn_new_in(vu->s->host->http, vu_group(vu));
+    sv_http_conn_send(s->call.conn, s->call.use, &s->call.send, sse_on_response, s);
+    return 0;
+}
+
+/* next(): the next event as a table, or nil once the stream is over. */
+static int l_sse_next(lua_State *L)
+{
+    sse_t *s = sse_of(L);
+    if (sse_pop(s, L))
+        return 1;
+    if (s->ended)
+        return 0;
+    if (s->overflow) { /* cut: what was queued has been read, the rest is dropped */
+        sv_http_conn_stop(s->call.conn);
+        return 0;
+    }
+    s->waiting = true;
+    s->call.vu->wait = WAIT_HTTP;
+    return lua_yield(L, 0);
+}
+
+/* close(): ends the stream now (on_event returned false). */
+static int l_sse_close(lua_State *L)
+{
+    sse_t *s = sse_of(L);
+    if (!s->ended)
+        sv_http_conn_stop(s->call.conn);
+    return 0;
+}
+
+/* finish(): the result table; the stream is let go. */
+static int l_sse_finish(lua_State *L)
+{
+    sse_t *s = sse_of(L);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, s->status);
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, !s->status ? "" : s->http2 ? "HTTP/2.0" : "HTTP/1.1");
+    lua_setfield(L, -2, "proto");
+    lua_pushinteger(L, s->error_code);
+    lua_setfield(L, -2, "error_code");
+    lua_pushstring(L, s->overflow ? s->overflow : s->error ? s->error : "");
+    lua_setfield(L, -2, "error");
+    lua_pushnumber(L, (double)s->events);
+    lua_setfield(L, -2, "events");
+    lua_pushstring(L, s->call.url);
+    lua_setfield(L, -2, "url");
+    sse_free(s->call.vu);
+    return 1;
+}
+
+/* The loop around the primitives, so that on_event runs in the VU's coroutine. */
+static const char SSE_LOOP[] =
+    "local open, next_event, close, finish = ...\n"
+    "local function read(on_event)\n"
+    "  while true do\n"
+    "    local ev = next_event()\n"
+    "    if ev == nil then return end\n"
+    "    if on_event(ev) == false then close() end\n"
+    "  end\n"
+    "end\n"
+    "return function(url, params, on_event)\n"
+    "  if type(on_event) ~= 'function' then\n"
+    "    error('http.sse: expected a function for on_event, got ' .. type(on_event), 2)\n"
+    "  end\n"
+    "  local p = {}\n"
+    "  for k, v in pairs(params or {}) do p[k] = v end\n"
+    "  local h, accept = {}, false\n"
+    "  for k, v in pairs(p.headers or {}) do\n"
+    "    h[k] = v\n"
+    "    accept = accept or k:lower() == 'accept'\n"
+    "  end\n"
+    "  if not accept then h.Accept = 'text/event-stream' end\n"
+    "  p.headers = h\n"
+    "  local ok, err = pcall(open, url, p)\n"
+    "  if not ok then\n"
+    "    finish()\n"
+    "    error('http.sse: ' .. tostring(err), 2)\n"
+    "  end\n"
+    "  ok, err = pcall(read, on_event)\n"
+    "  local r = finish()\n"
+    "  if not ok then error(err, 0) end\n"
+    "  return r\n"
+    "end\n";
+
+static void register_sse(lua_State *L)
+{
+    if (luaL_loadbuffer(L, SSE_LOOP, sizeof(SSE_LOOP) - 1, "=http.sse") != 0)
+        lua_error(L);
+    lua_pushcfunction(L, l_sse_open);
+    lua_pushcfunction(L, l_sse_next);
+    lua_pushcfunction(L, l_sse_close);
+    lua_pushcfunction(L, l_sse_finish);
+    lua_call(L, 4, 1);
+    lua_setfield(L, -2, "sse");
+}
+
 int sv_lua_open_http(lua_State *L)
 {
     luaL_newmetatable(L, RESPONSE_MT);
@@ -1084,6 +1400,7 @@ int sv_lua_open_http(lua_State *L)
     };
     lua_newtable(L);
     luaL_register(L, NULL, fns);
+    register_sse(L);
     return 1;
 }
 
@@ -1105,6 +1422,7 @@ void sv_lua_http_cleanup(lua_State *L)
 
 void sv_lua_vu_http_free(sv_lua_vu_t *vu)
 {
+    sse_free(vu);
     call_t *c = vu->pending;
     if (c) {
         if (c->conn)
@@ -1118,6 +1436,7 @@ void sv_lua_vu_http_free(sv_lua_vu_t *vu)
 
 void sv_lua_vu_http_interrupt(sv_lua_vu_t *vu)
 {
+    sse_free(vu);
     call_t *c = vu->pending;
     if (vu->batch)
         batch_free(vu);

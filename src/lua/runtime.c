@@ -212,13 +212,16 @@ int sv_lua_state_new(sv_lua_state_t **out, const char *script_path, sv_lua_host_
     return 0;
 }
 
+static void on_idle_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 void sv_lua_state_free(sv_lua_state_t *s)
 {
     if (s == NULL)
         return;
     sv_lua_flush_error_log(s);
-    if (s->host->loop)
-        uv_close((uv_handle_t *)&s->idle, NULL);
     free(s->aborted);
     for (int i = 0; i < s->n_checks; i++)
         free(s->checks[i].name);
@@ -226,7 +229,10 @@ void sv_lua_state_free(sv_lua_state_t *s)
     lua_close(s->L);
     free(s->script_path);
     free(s->script_dir);
-    free(s);
+    if (s->host->loop) /* the struct holds the idle handle: it goes when libuv is done */
+        uv_close((uv_handle_t *)&s->idle, on_idle_closed);
+    else
+        free(s);
 }
 
 /* Pushes base[name]. */

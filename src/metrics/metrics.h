@@ -43,6 +43,7 @@ typedef enum { SV_CONTAINS_DEFAULT, SV_CONTAINS_TIME, SV_CONTAINS_DATA } sv_cont
     X(CHECKS, "checks", SV_RATE, SV_CONTAINS_DEFAULT)                                              \
     X(GROUP_DURATION, "group_duration", SV_TREND, SV_CONTAINS_TIME)                                \
     X(ITERATION_ERRORS, "iteration_errors", SV_COUNTER, SV_CONTAINS_DEFAULT)                       \
+    X(SSE_EVENT, "sse_event", SV_COUNTER, SV_CONTAINS_DEFAULT)                                     \
     /* the generator's health, sent to per-sample outputs only (never in the totals) */            \
     X(GENERATOR_CPU, "salvo_generator_cpu", SV_GAUGE, SV_CONTAINS_DEFAULT)                         \
     X(GENERATOR_LOOP_LAG, "salvo_generator_loop_lag", SV_GAUGE, SV_CONTAINS_TIME)                  \

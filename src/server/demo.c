@@ -34,6 +34,36 @@ static bool path_number(sv_span_t path, const char *prefix, uint64_t *out)
     return true;
 }
 
+/* The decimal value of query parameter `name` ("every" in "?every=100&count=5"), or
+ * fallback when absent; false when present but not a number. */
+static bool query_number(sv_span_t target, const char *name, uint64_t fallback, uint64_t *out)
+{
+    const char *q = memchr(target.ptr, '?', target.len);
+    size_t nl = strlen(name);
+    *out = fallback;
+    for (const char *p = q; p && p < target.ptr + target.len;
+         p = memchr(p + 1, '&', (size_t)(target.ptr + target.len - p - 1))) {
+        sv_span_t param = {p + 1, (size_t)(target.ptr + target.len - p - 1)};
+        const char *amp = memchr(param.ptr, '&', param.len);
+        param.len = amp ? (size_t)(amp - param.ptr) : param.len;
+        if (param.len > nl && memcmp(param.ptr, name, nl) == 0 && param.ptr[nl] == '=')
+            return path_number((sv_span_t){param.ptr + nl + 1, param.len - nl - 1}, "", out);
+    }
+    return true;
+}
+
+/* /sse/ticks: event n of the stream, with the time it was sent. */
+static void tick_event(sv_buf_t *out, uint64_t n)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (n == 0)
+        sv_buf_printf(out, "retry: 1000\n");
+    sv_buf_printf(out, "id: %llu\nevent: tick\ndata: {\"n\": %llu, \"ms\": %lld}\n\n",
+                  (unsigned long long)n, (unsigned long long)n,
+                  (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static void fill_bytes(sv_buf_t *b, uint64_t n)
 {
     char *p = sv_buf_reserve(b, (size_t)n);
@@ -513,13 +543,25 @@ void sv_demo_handle(const sv_h1_request_t *req, sv_span_t body, sv_server_respon
         sv_span_t ct = sv_h1_find_header(req->headers, req->num_headers, "content-type");
         res->content_type = ct.len ? "application/octet-stream" : "text/plain";
         sv_buf_append(&res->body, body.ptr, body.len);
+    } else if (sv_span_eq(path, "/sse/ticks")) {
+        uint64_t every, count;
+        if (!query_number(req->target, "every", 1000, &every) || every == 0 ||
+            every > MAX_DELAY_MS || !query_number(req->target, "count", 0, &count)) {
+            text(res, 400, "/sse/ticks?every=MS&count=N: MS from 1 to 60000, N a number");
+            return;
+        }
+        res->content_type = "text/event-stream";
+        res->stream_piece = tick_event;
+        res->stream_every_ms = every;
+        res->stream_pieces = count;
     } else if (sv_span_eq(path, "/close")) {
         res->close = true;
         text(res, 200, "closing");
     } else if (!api_handle(req, path, body, res)) {
         text(res, 404,
              "not found: try /hello, /bytes/N, /chunked/N, /gzip/N, /delay/MS, "
-             "/status/CODE, /echo, /close, /health, /stats, or the JSON API: "
+             "/status/CODE, /echo, /close, /sse/ticks?every=MS&count=N, /health, /stats, "
+             "or the JSON API: "
              "POST /auth/register, POST /auth/login, GET /products, "
              "GET /products/ID, POST /orders, GET /users/me");
     }

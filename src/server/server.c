@@ -48,7 +48,8 @@ typedef struct srv_conn {
     bool busy; /* a response is being delayed or written */
     bool closing;
     bool close_after;
-    int writes; /* uv_write requests in flight */
+    uint64_t pieces_sent; /* a streamed body's */
+    int writes;           /* uv_write requests in flight */
     int handles;
     struct srv_conn *prev, *next;
 } srv_conn_t;
@@ -154,6 +155,10 @@ static void serialize(srv_conn_t *c, bool head_only)
     if (c->close_after)
         sv_buf_printf(o, "Connection: close\r\n");
     bool body = status_has_body(r->status);
+    if (body && r->stream_piece) {
+        sv_buf_printf(o, "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n");
+        return; /* the pieces follow, one by one */
+    }
     if (body && r->chunked)
         sv_buf_printf(o, "Transfer-Encoding: chunked\r\n\r\n");
     else if (body)
@@ -231,6 +236,38 @@ static void respond_now(srv_conn_t *c)
 static void on_delay(uv_timer_t *t)
 {
     respond_now(t->data);
+}
+
+/* The next piece of a streamed body as a chunk; the last one ends the body. */
+static void on_stream_tick(uv_timer_t *t)
+{
+    srv_conn_t *c = t->data;
+    sv_server_response_t *r = &c->res;
+    sv_buf_reset(&r->body);
+    r->stream_piece(&r->body, c->pieces_sent++);
+    sv_buf_reset(&c->out);
+    sv_buf_printf(&c->out, "%zx\r\n", r->body.len);
+    sv_buf_append(&c->out, r->body.data, r->body.len);
+    sv_buf_append(&c->out, "\r\n", 2);
+    bool last = r->stream_pieces && c->pieces_sent == r->stream_pieces;
+    if (last)
+        sv_buf_append(&c->out, "0\r\n\r\n", 5);
+    send_out(c);
+    if (last && !c->closing) {
+        uv_timer_stop(t);
+        after_response(c);
+    }
+}
+
+/* A streamed body: the head is out; pieces every stream_every_ms from now. */
+static void start_stream(srv_conn_t *c)
+{
+    send_out(c);
+    if (c->closing)
+        return;
+    c->pieces_sent = 0;
+    uint64_t every = SV_MAX(c->res.stream_every_ms, 1);
+    uv_timer_start(&c->delay, on_stream_tick, every, every);
 }
 
 /* ---- requests ----------------------------------------------------------------------- */
@@ -313,6 +350,11 @@ static void process(srv_conn_t *c)
         serialize(c, sv_span_eq(req.method, "HEAD"));
         sv_buf_consume(&c->in, (size_t)used);
         c->busy = true;
+        if (c->res.stream_piece && status_has_body(c->res.status) &&
+            !sv_span_eq(req.method, "HEAD")) {
+            start_stream(c);
+            return;
+        }
         if (c->res.delay_ms) {
             /* libuv counts in whole milliseconds from a clock cached per loop pass, so a
              * timer can fire up to a millisecond early: refresh it and add one, so the

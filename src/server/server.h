@@ -21,6 +21,11 @@ typedef struct {
     bool close;                   /* answer with Connection: close and close */
     bool chunked;                 /* send the body with chunked framing */
     uint64_t delay_ms;            /* answer after this long, without blocking the worker */
+    /* a streamed body (server-sent events): after the head, one chunk every
+     * stream_every_ms, written by stream_piece(n = 0, 1, …), stream_pieces of them
+     * (0: until the client goes); body and chunked are ignored */
+    void (*stream_piece)(sv_buf_t *out, uint64_t n);
+    uint64_t stream_every_ms, stream_pieces;
 } sv_server_response_t;
 
 /* Called on a worker thread for each request, with its complete body. */

@@ -280,6 +280,39 @@ NGINX_HELLO = "Hello, salvo!"
 BIG_SIZE = 1_000_000
 
 
+def nginx_temp_paths(root):
+    """nginx's temp path directives, all under root (only for the modules it has)."""
+    temp = [f"client_body_temp_path {root}/body;", f"proxy_temp_path {root}/proxy;"]
+    features = subprocess.run(["nginx", "-V"], capture_output=True, text=True,
+                              timeout=10).stderr
+    for mod in ("fastcgi", "uwsgi", "scgi"):
+        if f"--without-http_{mod}_module" not in features:
+            temp.append(f"{mod}_temp_path {root}/{mod};")
+    return temp
+
+
+def launch_nginx(root, conf, port):
+    """Starts nginx with conf (prefix root) and waits until it accepts on port."""
+    argv = ["nginx", "-p", str(root), "-c", str(conf)]
+    if "-e filename" in subprocess.run(["nginx", "-h"], capture_output=True, text=True,
+                                       timeout=10).stderr:
+        argv += ["-e", str(root / "error.log")]  # nginx >= 1.19.5: not even at startup
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"nginx exited: {proc.stderr.read()!r} "
+                               f"{(root / 'error.log').read_text()!r}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.02)
+    stop_process(proc, signal.SIGKILL)
+    raise RuntimeError("nginx did not start listening")
+
+
 class Nginx:
     def __init__(self, root: Path, access_log: bool, keepalive_timeout: str,
                  keepalive_requests: int):
@@ -288,12 +321,7 @@ class Nginx:
         self.big = root / "big.bin"
         self.big.write_bytes(bytes(i % 251 for i in range(BIG_SIZE)))
         self.log = root / "access.log"
-        temp = [f"client_body_temp_path {root}/body;", f"proxy_temp_path {root}/proxy;"]
-        features = subprocess.run(["nginx", "-V"], capture_output=True, text=True,
-                                  timeout=10).stderr
-        for mod in ("fastcgi", "uwsgi", "scgi"):
-            if f"--without-http_{mod}_module" not in features:
-                temp.append(f"{mod}_temp_path {root}/{mod};")
+        temp = nginx_temp_paths(root)
         log = (f"log_format salvo '$connection $request_method $uri $status';\n"
                f"    access_log {self.log} salvo;" if access_log else "access_log off;")
         # One process, no workers: nothing outlives the PID we stop, and no switch to
@@ -320,24 +348,7 @@ http {{
     }}
 }}
 """)
-        argv = ["nginx", "-p", str(root), "-c", str(self.conf)]
-        if "-e filename" in subprocess.run(["nginx", "-h"], capture_output=True, text=True,
-                                           timeout=10).stderr:
-            argv += ["-e", str(root / "error.log")]  # nginx >= 1.19.5: not even at startup
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {self.proc.stderr.read()!r} "
-                                   f"{(root / 'error.log').read_text()!r}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        stop_process(self.proc, signal.SIGKILL)
-        raise RuntimeError("nginx did not start listening")
+        self.proc = launch_nginx(root, self.conf, self.port)
 
     def url(self, path="/hello"):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -376,6 +387,244 @@ def start_nginx(tmp_path):
 def nginx(start_nginx):
     """nginx on a free 127.0.0.1 port, access log off."""
     return start_nginx()
+
+
+# ---- TLS: a test PKI and nginx over HTTPS ------------------------------------------------
+
+_PKI_CONF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca_ext]
+basicConstraints = critical,CA:true
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+[wrong_host_ext]
+basicConstraints = CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:other.example
+[client_ext]
+basicConstraints = CA:false
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+# openssl ca, only for the expired certificate: x509 -req cannot date one in the past
+[ca]
+default_ca = past
+[past]
+database = {root}/cadb/index.txt
+serial = {root}/cadb/serial
+new_certs_dir = {root}/cadb
+default_md = sha256
+policy = any_name
+unique_subject = no
+email_in_dn = no
+[any_name]
+commonName = supplied
+"""
+
+
+class Pki:
+    """A throwaway PKI made with the openssl CLI, EC P-256 keys throughout (so the
+    TLS 1.2 suites are ECDHE-ECDSA ones). Each name is NAME.pem with its key NAME.key
+    in root:
+
+    - ca: the test CA, which signs
+      - server: serverAuth for DNS:localhost and IP:127.0.0.1
+      - expired: the same names, valid only on 2020-01-01
+      - wrong_host: DNS:other.example only
+    - unknown_ca: a second CA, trusted by no one, which signs
+      - untrusted: the same names as server
+    - client_ca: the CA nginx checks client certificates with, which signs
+      - client: clientAuth, CN "salvo-test-client"
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        (root / "cadb").mkdir()
+        (root / "cadb" / "index.txt").write_text("")
+        (root / "cadb" / "serial").write_text("1000\n")
+        self.conf = root / "openssl.cnf"
+        self.conf.write_text(_PKI_CONF.format(root=root))
+        self._ca("ca", "salvo test CA")
+        self._ca("unknown_ca", "salvo unknown CA")
+        self._ca("client_ca", "salvo client CA")
+        self._leaf("server", "localhost", "ca", "server_ext")
+        self._leaf("wrong_host", "other.example", "ca", "wrong_host_ext")
+        self._leaf("untrusted", "localhost", "unknown_ca", "server_ext")
+        self._leaf("client", "salvo-test-client", "client_ca", "client_ext")
+        self._expired("expired", "localhost")
+
+    def cert(self, name):
+        return self.root / f"{name}.pem"
+
+    def key(self, name):
+        return self.root / f"{name}.key"
+
+    def _openssl(self, *args):
+        p = subprocess.run(["openssl", *map(str, args)], cwd=self.root, capture_output=True,
+                           text=True, timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(map(str, args))} failed: {p.stderr}")
+
+    def _genkey(self, name):
+        self._openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                      "-out", self.key(name))
+
+    def _ca(self, name, cn):
+        self._genkey(name)
+        self._openssl("req", "-x509", "-new", "-key", self.key(name), "-subj", f"/CN={cn}",
+                      "-days", 3650, "-config", self.conf, "-extensions", "ca_ext",
+                      "-out", self.cert(name))
+
+    def _csr(self, name, cn):
+        self._genkey(name)
+        csr = self.root / f"{name}.csr"
+        self._openssl("req", "-new", "-key", self.key(name), "-subj", f"/CN={cn}",
+                      "-config", self.conf, "-out", csr)
+        return csr
+
+    def _leaf(self, name, cn, ca, ext):
+        csr = self._csr(name, cn)
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.cert(ca), "-CAkey", self.key(ca),
+                      "-CAserial", self.root / f"{ca}.srl", "-CAcreateserial", "-days", 3650,
+                      "-extfile", self.conf, "-extensions", ext, "-out", self.cert(name))
+
+    def _expired(self, name, cn):
+        csr = self._csr(name, cn)
+        self._openssl("ca", "-batch", "-config", self.conf, "-extensions", "server_ext",
+                      "-cert", self.cert("ca"), "-keyfile", self.key("ca"), "-notext",
+                      "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
+                      "-in", csr, "-out", self.cert(name))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The test PKI (see Pki), made once per session."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl CLI is not installed")
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+class TlsLogLine(NamedTuple):
+    connection: str
+    reused: str       # $ssl_session_reused: "r" when the session was resumed, else "."
+    protocol: str     # TLSv1.2, TLSv1.3
+    cipher: str       # OpenSSL's name: ECDHE-ECDSA-AES128-GCM-SHA256, TLS_AES_256_GCM_SHA384
+    server_name: str  # the SNI the client sent, "-" for none
+    client_verify: str  # SUCCESS, NONE, "FAILED:reason"
+    status: str
+
+
+class TlsNginx:
+    """nginx serving HTTPS on a free 127.0.0.1 port with one of the PKI's certificates
+    (TLS 1.2 and 1.3), like Nginx: one process, its prefix in root, stopped by PID.
+    With client_ca it requires a client certificate signed by it (nginx then answers
+    400 to a request without one). Every request is logged (see TlsLogLine).
+
+    /hello answers "hello"; /whoami the subject of the client's certificate; /big
+    BIG_SIZE bytes (i % 251); PUT /upload/NAME stores the body in root/www/upload,
+    where GET reads it back."""
+
+    def __init__(self, root: Path, pki: Pki, cert="server", client_ca=None,
+                 keepalive_timeout="75s", keepalive_requests=100000):
+        self.root = root
+        self.port = free_port()
+        self.log = root / "access.log"
+        self.big = root / "big.bin"
+        self.big.write_bytes(bytes(i % 251 for i in range(BIG_SIZE)))
+        self.uploads = root / "www" / "upload"
+        self.uploads.mkdir(parents=True)
+        client = (f"ssl_verify_client on;\n        ssl_client_certificate {pki.cert(client_ca)};"
+                  if client_ca else "")
+        self.conf = root / "nginx.conf"
+        self.conf.write_text(f"""
+daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    log_format tls '$connection|$ssl_session_reused|$ssl_protocol|$ssl_cipher|'
+                   '$ssl_server_name|$ssl_client_verify|$status';
+    access_log {self.log} tls;
+    {' '.join(nginx_temp_paths(root))}
+    default_type text/plain;
+    keepalive_timeout {keepalive_timeout};
+    keepalive_requests {keepalive_requests};
+    server {{
+        listen 127.0.0.1:{self.port} ssl;
+        ssl_certificate {pki.cert(cert)};
+        ssl_certificate_key {pki.key(cert)};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        {client}
+        location = /hello {{ return 200 "hello"; }}
+        location = /whoami {{ return 200 "$ssl_client_s_dn"; }}
+        location = /big {{ alias {self.big}; }}
+        location /upload/ {{
+            root {root}/www;
+            dav_methods PUT;
+            client_max_body_size 64m;
+        }}
+        location / {{ return 404; }}
+    }}
+}}
+""")
+        self.proc = launch_nginx(root, self.conf, self.port)
+
+    def url(self, path="/hello", host="localhost"):
+        return f"https://{host}:{self.port}{path}"
+
+    def log_lines(self, at_least=0):
+        """The access log as TlsLogLine, once it has at_least lines or after 10 s: nginx
+        writes a request's line just after sending its response, so a run can end a
+        moment before its last line is there."""
+
+        def read():
+            if not self.log.exists():
+                return []
+            return [TlsLogLine(*line.split("|"))
+                    for line in self.log.read_text().splitlines() if line]
+
+        wait_until(lambda: len(read()) >= at_least, timeout=10)
+        return read()
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGQUIT)
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def start_tls_nginx(tmp_path, pki):
+    """start_tls_nginx(cert="server", client_ca=None, keepalive_timeout="75s",
+    keepalive_requests=100000): see TlsNginx; all are stopped afterwards."""
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx is not installed")
+    started = []
+
+    def start(**kw):
+        root = tmp_path / f"tls-nginx-{len(started)}"
+        root.mkdir()
+        n = TlsNginx(root, pki, **kw)
+        started.append(n)
+        return n
+
+    yield start
+    for n in started:
+        n.stop()
+
+
+@pytest.fixture
+def tls_nginx(start_tls_nginx):
+    """nginx over HTTPS with the server certificate (localhost, 127.0.0.1)."""
+    return start_tls_nginx()
 
 
 # ---- InfluxDB ---------------------------------------------------------------------------
@@ -652,6 +901,13 @@ class GarbageServer(TcpServer):
             return
         conn.sendall(b"SSH-2.0-OpenSSH_9.2 this is not HTTP\r\n\r\n")
         self.stopping.wait(1)
+
+
+class SilentServer(TcpServer):
+    """Accepts and never sends a byte: a TLS handshake with it stalls."""
+
+    def handle(self, conn):
+        self.stopping.wait(60)
 
 
 class CloseBeforeResponseServer(TcpServer):
