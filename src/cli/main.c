@@ -2,6 +2,7 @@
  * salvo's entry point: dispatches to a subcommand.
  */
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
@@ -34,6 +35,9 @@ int main(int argc, char **argv)
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? SV_EXIT_USAGE : SV_EXIT_OK;
     }
+    /* A peer that closed its end makes a write fail with EPIPE, which every socket
+     * path handles; the signal would kill the process instead. */
+    signal(SIGPIPE, SIG_IGN);
     if (strcmp(argv[1], "run") == 0)
         return sv_cmd_run(argc, argv);
     if (strcmp(argv[1], "merge") == 0)

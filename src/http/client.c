@@ -101,7 +101,7 @@ static void deliver(sv_http_conn_t *c)
             r->receiving_ns = span_ns(c->t_first_byte, now);
     }
     uv_timer_stop(&c->timer);
-    c->state = C_IDLE;
+    c->state = c->state == C_UPGRADED ? C_UPGRADED : C_IDLE;
     sv_http_cb cb = c->cb;
     void *arg = c->cb_arg;
     c->cb = NULL;
@@ -287,12 +287,25 @@ static void stop_request(sv_http_conn_t *c)
 
 void sv_http_conn_cancel(sv_http_conn_t *c)
 {
+    if (c->state == C_UPGRADED) { /* its result went out already */
+        close_socket(c);
+        c->state = C_IDLE;
+        return;
+    }
     if (c->state == C_IDLE)
         return;
     stop_request(c);
     c->res.interrupted = true;
     c->res.error = "request interrupted";
     deliver(c);
+}
+
+void sv_http_conn_write(sv_http_conn_t *c, const char *data, size_t len)
+{
+    if (c->state != C_UPGRADED)
+        return;
+    sv_conn_transport_write(c, data, len);
+    sv_conn_transport_flush(c);
 }
 
 void sv_http_conn_stop(sv_http_conn_t *c)
@@ -505,6 +518,22 @@ static int64_t consume_head(sv_http_conn_t *c, const char *data, size_t len)
     return (int64_t)from_data;
 }
 
+/* Bytes of an upgraded connection: to on_body; false from it closes. */
+static void upgraded_data(sv_http_conn_t *c, const char *data, size_t len)
+{
+    if (len && !c->opts.on_body(data, len, c->cb_arg) && c->state == C_UPGRADED)
+        sv_http_conn_stop(c);
+}
+
+/* 101 Switching Protocols: the result goes out, the socket stays for on_body. */
+static void upgrade(sv_http_conn_t *c, const char *rest, size_t len)
+{
+    c->state = C_UPGRADED;
+    deliver(c);
+    if (c->state == C_UPGRADED)
+        upgraded_data(c, rest, len);
+}
+
 static void on_data(sv_http_conn_t *c, const char *data, size_t len)
 {
     size_t off = 0;
@@ -516,6 +545,10 @@ static void on_data(sv_http_conn_t *c, const char *data, size_t len)
             off += (size_t)n;
             if (!c->head_done)
                 continue;
+            if (c->res.status == 101 && c->opts.upgrade) {
+                upgrade(c, data + off, len - off);
+                return;
+            }
         }
         size_t used;
         if (!feed_body(c, data + off, len - off, &used))
@@ -540,6 +573,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void on_read_error(sv_http_conn_t *c, ssize_t nread)
 {
+    if (c->state == C_UPGRADED) {
+        close_socket(c);
+        c->state = C_IDLE;
+        c->opts.on_body(NULL, 0, c->cb_arg); /* the end */
+        return;
+    }
     if (c->h2) {
         if (nread == UV_ECONNRESET)
             sv_conn_lost(c, SV_HTTP_ERR_RESET_BY_PEER, "read: connection reset by peer");
@@ -600,6 +639,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->h2) {
         sv_h2_received(c, buf->base, (size_t)nread);
+        return;
+    }
+    if (c->state == C_UPGRADED) {
+        upgraded_data(c, buf->base, (size_t)nread);
         return;
     }
     if (c->state != C_WAITING && c->state != C_SENDING) {
@@ -826,6 +869,15 @@ static void read_plain(sv_http_conn_t *c)
                 return;
             continue;
         }
+        if (c->state == C_UPGRADED) {
+            if (st == SV_TLS_OK)
+                upgraded_data(c, ctx->plain_buf, n);
+            else
+                on_read_error(c, UV_EOF);
+            if (c->state != C_UPGRADED)
+                return;
+            continue;
+        }
         if (st == SV_TLS_CLOSED) {
             on_read_error(c, UV_EOF);
             return;
@@ -840,6 +892,8 @@ static void read_plain(sv_http_conn_t *c)
         sv_conn_first_byte(c);
         uint32_t sends = c->sends;
         on_data(c, ctx->plain_buf, n);
+        if (c->state == C_UPGRADED)
+            continue; /* what follows is the new protocol's */
         if (c->sends != sends || (c->state != C_WAITING && c->state != C_SENDING))
             return; /* done with that response; what follows is the next one's */
     }

@@ -82,6 +82,10 @@ typedef struct {
     /* the body as it arrives, instead of keeping it (an event stream), with the
      * send's arg; false from it ends the request as sv_http_conn_stop does */
     bool (*on_body)(const char *data, size_t len, void *arg);
+    /* expect 101 Switching Protocols (WebSocket): its result is delivered, then every
+     * byte the socket reads goes to on_body (NULL, 0 when the connection ends) and
+     * sv_http_conn_write writes; sv_http_conn_stop closes it */
+    bool upgrade;
 } sv_http_send_opts_t;
 
 /* Builds a request. Adds Host, User-Agent and Content-Length unless given.
@@ -152,6 +156,8 @@ void sv_http_conn_cancel(sv_http_conn_t *c);
  * head in, the result is delivered as it stands, a success; before that it is a
  * cancel. The connection is not reused. */
 void sv_http_conn_stop(sv_http_conn_t *c);
+/* Bytes for an upgraded connection's peer (through TLS when it speaks TLS). */
+void sv_http_conn_write(sv_http_conn_t *c, const char *data, size_t len);
 /* Cancels, closes and frees the connection (memory goes once its handles closed). */
 void sv_http_conn_free(sv_http_conn_t *c);
 

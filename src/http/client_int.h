@@ -58,6 +58,7 @@ typedef enum {
     C_SENDING,
     C_WAITING, /* request written, response not complete */
     C_FAILING, /* error decided, delivery scheduled on the timer */
+    C_UPGRADED, /* 101 Switching Protocols: the socket's bytes go to on_body */
 } conn_state_t;
 
 typedef enum { SOCK_NONE, SOCK_OPEN, SOCK_CLOSING } tcp_state_t;

@@ -9,6 +9,7 @@
  * head is written as "HTTP/1.1 200\r\nname: value\r\n…" (what keep_head readers
  * parse) and http2 is set, so proto says HTTP/2.0.
  */
+#define _GNU_SOURCE /* memmem */
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +101,8 @@ static void add_nv(sv_buf_t *names, nghttp2_nv *nv, size_t *n, const char *name,
 
 void sv_h2_request_init(sv_http_request_t *r)
 {
-    const char *wire = r->wire.data, *end = strstr(wire, "\r\n\r\n");
+    const char *wire = r->wire.data; /* not NUL-terminated */
+    const char *end = memmem(wire, r->wire.len, "\r\n\r\n", 4);
     r->head_len = (size_t)(end - wire) + 4;
     size_t lines = 0;
     for (const char *p = wire; p < end; p++)
@@ -111,9 +113,9 @@ void sv_h2_request_init(sv_http_request_t *r)
     size_t n = 0;
     const char *authority = r->url.authority;
     size_t alen = strlen(authority);
-    const char *line = strstr(wire, "\r\n") + 2;
+    const char *line = (const char *)memmem(wire, r->wire.len, "\r\n", 2) + 2;
     for (const char *eol; line < end + 2; line = eol + 2) {
-        eol = strstr(line, "\r\n");
+        eol = memmem(line, (size_t)(end + 2 - line), "\r\n", 2);
         const char *colon = memchr(line, ':', (size_t)(eol - line));
         if (colon == NULL)
             continue;

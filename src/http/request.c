@@ -174,8 +174,7 @@ void sv_http_debug_print(const sv_http_request_t *req, const sv_http_result_t *r
 {
     uv_once(&debug_once, debug_init);
     const char *wire = req->wire.data;
-    const char *end_of_head = strstr(wire, "\r\n\r\n");
-    size_t head_len = end_of_head ? (size_t)(end_of_head - wire) + 4 : req->wire.len;
+    size_t head_len = req->head_len;
     uv_mutex_lock(&debug_lock);
     fprintf(stderr, "Request:\n%.*s", (int)head_len, wire);
     if (full && req->wire.len > head_len)

@@ -66,6 +66,7 @@ struct sv_lua_vu {
     sv_lua_vu_t *next_ready;
     void *pending; /* the VU's single-request call (mod_http.c) */
     void *sse;     /* the event stream http.sse is reading (mod_http.c) */
+    void *ws;      /* the WebSocket session ws.connect holds (mod_ws.c) */
 };
 
 /* Runs code of VU vu (or of the init stage when NULL) with its globals. */
@@ -98,6 +99,9 @@ void sv_lua_vu_keep_conn(sv_lua_vu_t *vu, sv_http_conn_t *conn);
 
 int sv_lua_open_salvo(lua_State *L);
 int sv_lua_open_http(lua_State *L);
+int sv_lua_open_ws(lua_State *L);
+/* mod_ws.c: ends the VU's WebSocket session, if any (interrupted or freed). */
+void sv_lua_vu_ws_free(sv_lua_vu_t *vu);
 int sv_lua_open_metrics(lua_State *L);
 int sv_lua_open_data(lua_State *L);
 /* mod_crypto.c */

@@ -13,6 +13,7 @@
 #include "../http/cookies.h"
 #include "../http/h1.h"
 #include "../http/sse.h"
+#include "inbox.h"
 #include "lua_int.h"
 
 #define RESPONSE_MT "salvo.response"
@@ -1074,47 +1075,38 @@ static int l_cookie_jar(lua_State *L)
  * comes. The VU stays in the call: each event is handed to on_event (in the VU's
  * coroutine, so it may sleep or make requests) until the server ends the stream,
  * params.duration passes (a success) or params.timeout (a failure, 1050), or
- * on_event returns false. Returns a result table. The Lua
- * loop (SSE_LOOP) drives C primitives; events queue here while on_event runs. */
+ * on_event returns false. Returns a result table. The Lua loop (SSE_LOOP) drives C
+ * primitives; events wait in the VU's inbox while on_event runs. */
 
 #define SSE_MAX_EVENT (1024 * 1024) /* bytes in one event's data (or one line) */
 #define SSE_MAX_QUEUED 10000        /* events waiting for a busy on_event */
 
-typedef struct sse_event {
-    struct sse_event *next;
-    char *type, *data, *id;
-    int64_t retry_ms;
-} sse_event_t;
-
 typedef struct {
     call_t call;
     sv_sse_parser_t parser;
-    sse_event_t *head, *tail;
-    size_t queued;
+    sv_inbox_t inbox;
     uint64_t events;
-    bool waiting;         /* the VU yielded in next() */
     bool ended;           /* the response is over (result below) */
     const char *overflow; /* why the stream was cut, or NULL */
     int status, error_code;
     bool http2;
     const char *error;
-    uv_timer_t resume; /* hands the VU its next event from the loop */
-    uv_timer_t hold;   /* params.duration: the stream ends, a success, when it fires */
+    uv_timer_t hold; /* params.duration: the stream ends, a success, when it fires */
+    int handles;     /* open: the inbox's and hold */
 } sse_t;
 
-static void sse_event_free(sse_event_t *e)
+static void sse_inbox_closed(uv_handle_t *h)
 {
-    free(e->type);
-    free(e->data);
-    free(e->id);
-    free(e);
+    sse_t *s = sv_container_of(h, sse_t, inbox.resume);
+    if (--s->handles == 0)
+        free(s);
 }
 
-static void sse_closed(uv_handle_t *h)
+static void sse_hold_closed(uv_handle_t *h)
 {
-    sse_t *s = h->data;
-    if (h == (uv_handle_t *)&s->hold)
-        free(s); /* the second of its two handles */
+    sse_t *s = sv_container_of(h, sse_t, hold);
+    if (--s->handles == 0)
+        free(s);
 }
 
 /* Ends vu's stream: the request cancelled if still going, everything freed. */
@@ -1129,64 +1121,27 @@ static void sse_free(sv_lua_vu_t *vu)
             sv_http_conn_cancel(s->call.conn);
         sv_lua_vu_keep_conn(vu, s->call.conn);
     }
-    while (s->head) {
-        sse_event_t *e = s->head;
-        s->head = e->next;
-        sse_event_free(e);
-    }
     sv_sse_free(&s->parser);
     call_reset(&s->call);
-    uv_close((uv_handle_t *)&s->resume, sse_closed);
-    uv_close((uv_handle_t *)&s->hold, sse_closed);
+    sv_inbox_free(&s->inbox, sse_inbox_closed);
+    uv_close((uv_handle_t *)&s->hold, sse_hold_closed);
 }
 
-static void push_event(lua_State *L, const sse_event_t *e)
+/* An event as next() returns it: a table with event, data, id and retry. */
+static int push_event(lua_State *L, const sv_inbox_item_t *e)
 {
     lua_createtable(L, 0, 4);
-    lua_pushstring(L, e->type);
+    lua_pushstring(L, e->text[1]);
     lua_setfield(L, -2, "event");
-    lua_pushstring(L, e->data);
+    lua_pushlstring(L, e->text[0], e->len);
     lua_setfield(L, -2, "data");
-    lua_pushstring(L, e->id);
+    lua_pushstring(L, e->text[2]);
     lua_setfield(L, -2, "id");
-    if (e->retry_ms >= 0) {
-        lua_pushnumber(L, (double)e->retry_ms);
+    if (e->num >= 0) {
+        lua_pushnumber(L, (double)e->num);
         lua_setfield(L, -2, "retry");
     }
-}
-
-/* Pushes the next queued event onto L; false when none is queued. */
-static bool sse_pop(sse_t *s, lua_State *L)
-{
-    sse_event_t *e = s->head;
-    if (e == NULL)
-        return false;
-    s->head = e->next;
-    if (s->head == NULL)
-        s->tail = NULL;
-    s->queued--;
-    push_event(L, e);
-    sse_event_free(e);
-    return true;
-}
-
-static void sse_on_resume(uv_timer_t *t)
-{
-    sse_t *s = t->data;
-    sv_lua_vu_t *vu = s->call.vu;
-    if (!s->waiting || (s->head == NULL && !s->ended && !s->overflow))
-        return;
-    s->waiting = false;
-    if (!sse_pop(s, vu->co))
-        lua_pushnil(vu->co); /* the end */
-    sv_lua_resume(vu, 1);
-}
-
-/* The VU waits for an event: it gets it from the loop, never from inside the client. */
-static void sse_wake(sse_t *s)
-{
-    if (s->waiting)
-        uv_timer_start(&s->resume, sse_on_resume, 0, 0);
+    return 1;
 }
 
 static void sse_enqueue(const sv_sse_event_t *ev, void *arg)
@@ -1195,21 +1150,11 @@ static void sse_enqueue(const sv_sse_event_t *ev, void *arg)
     sv_lua_host_t *host = s->call.vu->s->host;
     sv_series_add(host->reg, sv_registry_series(host->reg, SV_M_SSE_EVENT, s->call.tags), 1);
     s->events++;
-    if (s->queued == SSE_MAX_QUEUED) {
+    char type[256], id[256];
+    snprintf(type, sizeof(type), "%.*s", (int)ev->type.len, ev->type.ptr);
+    snprintf(id, sizeof(id), "%.*s", (int)ev->id.len, ev->id.ptr);
+    if (!sv_inbox_put(&s->inbox, 0, ev->data.ptr, ev->data.len, type, id, ev->retry_ms))
         s->overflow = "http.sse: 10000 events waiting for on_event: the stream was cut";
-        return;
-    }
-    sse_event_t *e = sv_xcalloc(1, sizeof(*e));
-    e->type = sv_xstrndup(ev->type.ptr, ev->type.len);
-    e->data = sv_xstrndup(ev->data.ptr, ev->data.len);
-    e->id = sv_xstrndup(ev->id.ptr, ev->id.len);
-    e->retry_ms = ev->retry_ms;
-    if (s->tail)
-        s->tail->next = e;
-    else
-        s->head = e;
-    s->tail = e;
-    s->queued++;
 }
 
 static bool sse_on_body(const char *data, size_t len, void *arg)
@@ -1217,7 +1162,8 @@ static bool sse_on_body(const char *data, size_t len, void *arg)
     sse_t *s = arg;
     if (sv_sse_feed(&s->parser, data, len, sse_enqueue, s) != 0)
         s->overflow = "http.sse: an event over 1 MiB: the stream was cut";
-    sse_wake(s);
+    if (s->overflow)
+        sv_inbox_close(&s->inbox);
     return s->overflow == NULL;
 }
 
@@ -1234,7 +1180,7 @@ static void sse_on_response(sv_http_result_t *res, void *arg)
     s->http2 = res->http2;
     s->error_code = res->error_code ? res->error_code : res->status >= 400 ? 1000 + res->status : 0;
     s->error = res->error_code ? res->error : res->status >= 400 ? "HTTP error status" : NULL;
-    sse_wake(s);
+    sv_inbox_close(&s->inbox);
 }
 
 static void sse_on_hold_over(uv_timer_t *t)
@@ -1260,9 +1206,10 @@ static int l_sse_open(lua_State *L)
         luaL_error(L, "http.sse: one event stream at a time per VU");
     sse_t *s = sv_xcalloc(1, sizeof(*s));
     sv_sse_init(&s->parser, SSE_MAX_EVENT);
-    uv_timer_init(vu->s->host->loop, &s->resume);
+    sv_inbox_init(&s->inbox, vu, push_event, SSE_MAX_QUEUED);
     uv_timer_init(vu->s->host->loop, &s->hold);
-    s->resume.data = s->hold.data = s;
+    s->hold.data = s;
+    s->handles = 2;
     s->call.vu = vu;
     vu->sse = s; /* from here finish() frees it, also after a Lua error below */
     prepare(L, vu, &s->call, "GET", 1, 0, lua_gettop(L) >= 2 ? 2 : 0);
@@ -1273,7 +1220,7 @@ static int l_sse_open(lua_State *L)
     if (lua_istable(L, 2)) {
         lua_getfield(L, 2, "duration");
         if (!lua_isnil(L, -1) && !sv_lua_duration(L, -1, &hold_ns))
-            luaL_error(L, "http.sse: duration: expected a duration such as \"30s\"");
+            luaL_error(L, "duration: expected a duration such as \"30s\"");
         lua_pop(L, 1);
     }
     if (hold_ns)
@@ -1289,17 +1236,9 @@ static int l_sse_open(lua_State *L)
 static int l_sse_next(lua_State *L)
 {
     sse_t *s = sse_of(L);
-    if (sse_pop(s, L))
-        return 1;
-    if (s->ended)
-        return 0;
-    if (s->overflow) { /* cut: what was queued has been read, the rest is dropped */
-        sv_http_conn_stop(s->call.conn);
-        return 0;
-    }
-    s->waiting = true;
-    s->call.vu->wait = WAIT_HTTP;
-    return lua_yield(L, 0);
+    if (s->overflow && !s->ended && s->inbox.head == NULL)
+        sv_http_conn_stop(s->call.conn); /* cut: what was queued has been read */
+    return sv_inbox_next(&s->inbox, L);
 }
 
 /* close(): ends the stream now (on_event returned false). */
@@ -1423,6 +1362,7 @@ void sv_lua_http_cleanup(lua_State *L)
 void sv_lua_vu_http_free(sv_lua_vu_t *vu)
 {
     sse_free(vu);
+    sv_lua_vu_ws_free(vu);
     call_t *c = vu->pending;
     if (c) {
         if (c->conn)
@@ -1437,6 +1377,7 @@ void sv_lua_vu_http_free(sv_lua_vu_t *vu)
 void sv_lua_vu_http_interrupt(sv_lua_vu_t *vu)
 {
     sse_free(vu);
+    sv_lua_vu_ws_free(vu);
     call_t *c = vu->pending;
     if (vu->batch)
         batch_free(vu);

@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "lua_int.h"
 
@@ -171,6 +172,16 @@ const sv_tagset_t *sv_lua_tags(sv_lua_vu_t *vu, lua_State *L, int idx)
 
 /* ---- the rest ------------------------------------------------------------------- */
 
+/* salvo.now(): wall-clock milliseconds since the epoch, with a fraction (k6's
+ * Date.now()), for times compared with other machines' clocks. */
+static int l_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    lua_pushnumber(L, (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6);
+    return 1;
+}
+
 static int l_fail(lua_State *L)
 {
     const char *msg = luaL_optstring(L, 1, "fail() called");
@@ -311,8 +322,11 @@ int sv_lua_open_salvo(lua_State *L)
 {
     sv_lua_state_t *s = sv_lua_state_of(L);
     lua_newtable(L); /* M */
-    static const luaL_Reg fns[] = {
-        {"sleep", sv_lua_sleep}, {"fail", l_fail}, {"log", sv_lua_log}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"sleep", sv_lua_sleep},
+                                   {"fail", l_fail},
+                                   {"log", sv_lua_log},
+                                   {"now", l_now},
+                                   {NULL, NULL}};
     luaL_register(L, NULL, fns);
     push_env(L, s->host->plan);
     lua_setfield(L, -2, "env");

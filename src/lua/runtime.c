@@ -102,6 +102,7 @@ static void register_preloads(lua_State *L)
     static const luaL_Reg modules[] = {
         {"salvo", sv_lua_open_salvo},
         {"salvo.http", sv_lua_open_http},
+        {"salvo.ws", sv_lua_open_ws},
         {"salvo.metrics", sv_lua_open_metrics},
         {"salvo.data", sv_lua_open_data},
         {"salvo.crypto", sv_lua_open_crypto},

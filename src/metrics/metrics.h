@@ -44,6 +44,12 @@ typedef enum { SV_CONTAINS_DEFAULT, SV_CONTAINS_TIME, SV_CONTAINS_DATA } sv_cont
     X(GROUP_DURATION, "group_duration", SV_TREND, SV_CONTAINS_TIME)                                \
     X(ITERATION_ERRORS, "iteration_errors", SV_COUNTER, SV_CONTAINS_DEFAULT)                       \
     X(SSE_EVENT, "sse_event", SV_COUNTER, SV_CONTAINS_DEFAULT)                                     \
+    X(WS_SESSIONS, "ws_sessions", SV_COUNTER, SV_CONTAINS_DEFAULT)                                 \
+    X(WS_CONNECTING, "ws_connecting", SV_TREND, SV_CONTAINS_TIME)                                  \
+    X(WS_SESSION_DURATION, "ws_session_duration", SV_TREND, SV_CONTAINS_TIME)                      \
+    X(WS_MSGS_SENT, "ws_msgs_sent", SV_COUNTER, SV_CONTAINS_DEFAULT)                               \
+    X(WS_MSGS_RECEIVED, "ws_msgs_received", SV_COUNTER, SV_CONTAINS_DEFAULT)                       \
+    X(WS_PING, "ws_ping", SV_TREND, SV_CONTAINS_TIME)                                              \
     /* the generator's health, sent to per-sample outputs only (never in the totals) */            \
     X(GENERATOR_CPU, "salvo_generator_cpu", SV_GAUGE, SV_CONTAINS_DEFAULT)                         \
     X(GENERATOR_LOOP_LAG, "salvo_generator_loop_lag", SV_GAUGE, SV_CONTAINS_TIME)                  \

@@ -52,6 +52,21 @@ static bool query_number(sv_span_t target, const char *name, uint64_t fallback, 
     return true;
 }
 
+/* /ws/echo and /ws/broadcast: each message back to its sender, or to every client
+ * of /ws/broadcast (on every worker), the sender too. */
+static void ws_echo(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len)
+{
+    sv_server_ws_send(ws, op, data, len);
+}
+
+static void ws_broadcast(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len)
+{
+    sv_server_ws_broadcast(ws, op, data, len);
+}
+
+static const sv_server_ws_handler_t echo_handler = {.on_message = ws_echo};
+static const sv_server_ws_handler_t broadcast_handler = {.on_message = ws_broadcast};
+
 /* /sse/ticks: event n of the stream, with the time it was sent. */
 static void tick_event(sv_buf_t *out, uint64_t n)
 {
@@ -554,13 +569,18 @@ void sv_demo_handle(const sv_h1_request_t *req, sv_span_t body, sv_server_respon
         res->stream_piece = tick_event;
         res->stream_every_ms = every;
         res->stream_pieces = count;
+    } else if (sv_span_eq(path, "/ws/echo")) {
+        res->websocket = &echo_handler;
+    } else if (sv_span_eq(path, "/ws/broadcast")) {
+        res->websocket = &broadcast_handler;
     } else if (sv_span_eq(path, "/close")) {
         res->close = true;
         text(res, 200, "closing");
     } else if (!api_handle(req, path, body, res)) {
         text(res, 404,
              "not found: try /hello, /bytes/N, /chunked/N, /gzip/N, /delay/MS, "
-             "/status/CODE, /echo, /close, /sse/ticks?every=MS&count=N, /health, /stats, "
+             "/status/CODE, /echo, /close, /sse/ticks?every=MS&count=N, /ws/echo, "
+             "/ws/broadcast, /health, /stats, "
              "or the JSON API: "
              "POST /auth/register, POST /auth/login, GET /products, "
              "GET /products/ID, POST /orders, GET /users/me");

@@ -16,6 +16,7 @@
 #define MAX_REQUEST_HEAD (64 * 1024)
 #define MAX_REQUEST_BODY (16 * 1024 * 1024)
 #define CHUNK_SIZE 4096
+#define MAX_WS_MESSAGE (16 * 1024 * 1024)
 
 typedef struct srv_worker srv_worker_t;
 
@@ -28,12 +29,24 @@ struct sv_server {
     bool started;
 };
 
+/* A broadcast message on its way to a worker's WebSocket clients. */
+typedef struct ws_post {
+    struct ws_post *next;
+    const sv_server_ws_handler_t *to; /* the clients with this handler */
+    sv_ws_opcode_t op;
+    size_t len;
+    char data[];
+} ws_post_t;
+
 struct srv_worker {
     sv_server_t *server;
     uv_thread_t thread;
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_async_t stop;
+    uv_async_t posted; /* broadcasts from other workers wait in inbox */
+    uv_mutex_t inbox_lock;
+    ws_post_t *inbox;
     int fd;
     struct srv_conn *conns;
 };
@@ -49,7 +62,9 @@ typedef struct srv_conn {
     bool closing;
     bool close_after;
     uint64_t pieces_sent; /* a streamed body's */
-    int writes;           /* uv_write requests in flight */
+    sv_ws_t *ws;          /* upgraded to WebSocket */
+    const sv_server_ws_handler_t *ws_handler;
+    int writes; /* uv_write requests in flight */
     int handles;
     struct srv_conn *prev, *next;
 } srv_conn_t;
@@ -72,6 +87,7 @@ static void conn_handle_closed(uv_handle_t *h)
     sv_buf_free(&c->in);
     sv_buf_free(&c->out);
     sv_buf_free(&c->res.body);
+    sv_ws_free(c->ws);
     free(c);
 }
 
@@ -239,6 +255,118 @@ static void on_delay(uv_timer_t *t)
 }
 
 /* The next piece of a streamed body as a chunk; the last one ends the body. */
+/* ---- WebSocket ------------------------------------------------------------------------ */
+
+struct sv_server_ws {
+    struct srv_conn conn;
+};
+
+static void ws_write(const char *data, size_t len, void *arg)
+{
+    srv_conn_t *c = arg;
+    if (c->closing)
+        return;
+    sv_buf_reset(&c->out);
+    sv_buf_append(&c->out, data, len);
+    send_out(c);
+}
+
+static void ws_message(sv_ws_opcode_t op, const char *data, size_t len, uint16_t code, void *arg)
+{
+    srv_conn_t *c = arg;
+    if ((op == SV_WS_TEXT || op == SV_WS_BINARY) && c->ws_handler->on_message)
+        c->ws_handler->on_message((sv_server_ws_t *)c, op, data, len);
+}
+
+void sv_server_ws_send(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len)
+{
+    srv_conn_t *c = &ws->conn;
+    if (c->ws && !c->closing)
+        sv_ws_send(c->ws, op, data, len);
+}
+
+void sv_server_ws_broadcast(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len)
+{
+    sv_server_t *s = ws->conn.w->server;
+    for (uint32_t i = 0; i < s->n_workers; i++) {
+        srv_worker_t *w = &s->workers[i];
+        ws_post_t *p = sv_xmalloc(sizeof(*p) + len);
+        *p = (ws_post_t){.to = ws->conn.ws_handler, .op = op, .len = len};
+        memcpy(p->data, data, len);
+        uv_mutex_lock(&w->inbox_lock);
+        p->next = w->inbox;
+        w->inbox = p;
+        uv_mutex_unlock(&w->inbox_lock);
+        uv_async_send(&w->posted);
+    }
+}
+
+/* Broadcasts for this worker's clients, oldest first. */
+static void on_posted(uv_async_t *a)
+{
+    srv_worker_t *w = a->data;
+    uv_mutex_lock(&w->inbox_lock);
+    ws_post_t *list = w->inbox, *fifo = NULL;
+    w->inbox = NULL;
+    uv_mutex_unlock(&w->inbox_lock);
+    while (list) { /* the inbox is newest first */
+        ws_post_t *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        ws_post_t *p = fifo;
+        fifo = p->next;
+        for (srv_conn_t *c = w->conns; c; c = c->next)
+            if (c->ws && c->ws_handler == p->to)
+                sv_server_ws_send((sv_server_ws_t *)c, p->op, p->data, p->len);
+        free(p);
+    }
+}
+
+static void ws_bytes(srv_conn_t *c)
+{
+    int rc = sv_ws_received(c->ws, c->in.data, c->in.len);
+    sv_buf_reset(&c->in);
+    if (rc != 0 || sv_ws_done(c->ws))
+        c->close_after = true;
+    if (c->close_after && c->writes == 0)
+        conn_close(c);
+}
+
+/* 101 Switching Protocols for a valid upgrade request (else 400), and the
+ * connection speaks WebSocket from here. */
+static bool upgrade(srv_conn_t *c, const sv_h1_request_t *req)
+{
+    sv_span_t key = sv_h1_find_header(req->headers, req->num_headers, "sec-websocket-key");
+    sv_span_t up = sv_h1_find_header(req->headers, req->num_headers, "upgrade");
+    sv_span_t version = sv_h1_find_header(req->headers, req->num_headers, "sec-websocket-version");
+    sv_span_t proto = sv_h1_find_header(req->headers, req->num_headers, "sec-websocket-protocol");
+    if (key.len == 0 || key.len > 64 || !sv_span_has_token(up, "websocket") ||
+        !sv_span_eq(version, "13"))
+        return false;
+    char accept[29];
+    sv_ws_accept_for(key.ptr, key.len, accept);
+    sv_buf_reset(&c->out);
+    sv_buf_printf(&c->out,
+                  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+                  accept);
+    size_t first = 0; /* the first subprotocol offered, if any */
+    while (first < proto.len && proto.ptr[first] != ',' && proto.ptr[first] != ' ')
+        first++;
+    if (first)
+        sv_buf_printf(&c->out, "Sec-WebSocket-Protocol: %.*s\r\n", (int)first, proto.ptr);
+    sv_buf_append(&c->out, "\r\n", 2);
+    c->ws_handler = c->res.websocket;
+    c->close_after = false; /* until the close handshake */
+    sv_ws_io_t io = {.write = ws_write, .message = ws_message};
+    c->ws = sv_ws_new(false, &io, c, MAX_WS_MESSAGE);
+    send_out(c);
+    return true;
+}
+
 static void on_stream_tick(uv_timer_t *t)
 {
     srv_conn_t *c = t->data;
@@ -347,6 +475,16 @@ static void process(srv_conn_t *c)
         c->close_after = !sv_h1_keep_alive(req.minor_version, &req.framing);
         c->w->server->handler(&req, body, &c->res, c->w->server->arg);
         c->close_after |= c->res.close;
+        if (c->res.websocket) {
+            sv_buf_consume(&c->in, (size_t)used);
+            if (!upgrade(c, &req)) {
+                bad_request(c, 400);
+                return;
+            }
+            if (c->in.len)
+                ws_bytes(c); /* frames that came with the request */
+            return;
+        }
         serialize(c, sv_span_eq(req.method, "HEAD"));
         sv_buf_consume(&c->in, (size_t)used);
         c->busy = true;
@@ -386,7 +524,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->in.len += (size_t)nread;
-    process(c);
+    if (c->ws)
+        ws_bytes(c);
+    else
+        process(c);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -422,6 +563,7 @@ static void on_stop(uv_async_t *a)
     srv_worker_t *w = a->data;
     uv_close((uv_handle_t *)&w->listener, NULL);
     uv_close((uv_handle_t *)&w->stop, NULL);
+    uv_close((uv_handle_t *)&w->posted, NULL);
     while (w->conns)
         conn_close(w->conns);
 }
@@ -508,6 +650,9 @@ int sv_server_open(sv_server_t **out, const char *host, uint16_t port, uint32_t 
         w->listener.data = w;
         uv_async_init(&w->loop, &w->stop, on_stop);
         w->stop.data = w;
+        uv_async_init(&w->loop, &w->posted, on_posted);
+        w->posted.data = w;
+        uv_mutex_init(&w->inbox_lock);
         s->n_workers = i + 1;
     }
     *out = s;
@@ -549,9 +694,16 @@ void sv_server_free(sv_server_t *s)
         if (!uv_is_closing((uv_handle_t *)&w->listener)) {
             uv_close((uv_handle_t *)&w->listener, NULL);
             uv_close((uv_handle_t *)&w->stop, NULL);
+            uv_close((uv_handle_t *)&w->posted, NULL);
         }
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
+        while (w->inbox) { /* posted after the worker stopped */
+            ws_post_t *p = w->inbox;
+            w->inbox = p->next;
+            free(p);
+        }
+        uv_mutex_destroy(&w->inbox_lock);
     }
     free(s->workers);
     free(s);

@@ -11,7 +11,15 @@
 #include <stdint.h>
 
 #include "../http/h1.h"
+#include "../http/ws.h"
 #include "../util/util.h"
+
+/* A connection upgraded to WebSocket, and what its messages do. */
+typedef struct sv_server_ws sv_server_ws_t;
+typedef struct {
+    /* a text or binary message from the client (pings and close are answered) */
+    void (*on_message)(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len);
+} sv_server_ws_handler_t;
 
 typedef struct {
     int status;
@@ -26,6 +34,9 @@ typedef struct {
      * (0: until the client goes); body and chunked are ignored */
     void (*stream_piece)(sv_buf_t *out, uint64_t n);
     uint64_t stream_every_ms, stream_pieces;
+    /* upgrade to WebSocket (status and body are the server's then: 101, or 400 for a
+     * request that is not a valid upgrade) */
+    const sv_server_ws_handler_t *websocket;
 } sv_server_response_t;
 
 /* Called on a worker thread for each request, with its complete body. */
@@ -44,5 +55,11 @@ void sv_server_start(sv_server_t *s);
 /* Stops accepting, closes connections and joins the workers. Main thread only. */
 void sv_server_stop(sv_server_t *s);
 void sv_server_free(sv_server_t *s);
+
+/* A message to one WebSocket client, from its worker (inside on_message). */
+void sv_server_ws_send(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len);
+/* A message to every client with the same handler as ws, on every worker (ws itself
+ * included). */
+void sv_server_ws_broadcast(sv_server_ws_t *ws, sv_ws_opcode_t op, const char *data, size_t len);
 
 #endif

@@ -26,7 +26,7 @@ const char *sv_strerror(int err)
     }
 }
 
-static void out_of_memory(size_t n)
+void sv_out_of_memory(size_t n)
 {
     fprintf(stderr, "salvo: out of memory (allocating %zu bytes)\n", n);
     abort();
@@ -36,7 +36,7 @@ void *sv_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
     if (p == NULL)
-        out_of_memory(n);
+        sv_out_of_memory(n);
     return p;
 }
 
@@ -44,7 +44,7 @@ void *sv_xcalloc(size_t count, size_t size)
 {
     void *p = calloc(count ? count : 1, size ? size : 1);
     if (p == NULL)
-        out_of_memory(count * size);
+        sv_out_of_memory(count * size);
     return p;
 }
 
@@ -52,7 +52,7 @@ void *sv_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
     if (q == NULL)
-        out_of_memory(n);
+        sv_out_of_memory(n);
     return q;
 }
 

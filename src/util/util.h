@@ -38,7 +38,9 @@ enum {
 /* Message for an SV_* or libuv error code. Never NULL. */
 const char *sv_strerror(int err);
 
-/* Allocation: out-of-memory aborts here, with a message, and nowhere else. */
+/* Allocation: out-of-memory aborts here, with a message, and nowhere else (a
+ * library that allocates on its own reports its failure through sv_out_of_memory). */
+__attribute__((noreturn)) void sv_out_of_memory(size_t n);
 void *sv_xmalloc(size_t n);
 void *sv_xcalloc(size_t count, size_t size);
 void *sv_xrealloc(void *p, size_t n);
