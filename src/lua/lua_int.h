@@ -89,6 +89,13 @@ int sv_lua_sleep(lua_State *L);
 /* salvo.log and print: one line on stderr, prefixed with the VU and iteration. */
 int sv_lua_log(lua_State *L);
 
+/* mod_http.c: params.headers into h (at most max; the strings stay referenced by the
+ * table, which stays on the stack), and Content-Type when given and not set. */
+size_t sv_lua_read_headers(lua_State *L, int params, sv_http_header_t *h, size_t max,
+                           const char *content_type);
+/* The Cookie header for a request to url: the VU's jar, then params.cookies. */
+void sv_lua_cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params,
+                          sv_buf_t *out);
 /* mod_http.c: frees the state's request cache; a VU's call bookkeeping. */
 void sv_lua_http_cleanup(lua_State *L);
 void sv_lua_vu_http_free(sv_lua_vu_t *vu);

@@ -188,9 +188,7 @@ static void read_opts(lua_State *L, const sv_plan_t *plan, int params, call_opts
     lua_pop(L, 1);
 }
 
-/* Collects params.headers into h (strings stay on the Lua stack, referenced by the
- * table); adds the content type json/form imply. Returns the count. */
-static size_t read_headers(lua_State *L, int params, sv_http_header_t *h, size_t max,
+size_t sv_lua_read_headers(lua_State *L, int params, sv_http_header_t *h, size_t max,
                            const char *content_type)
 {
     size_t n = 0;
@@ -585,7 +583,8 @@ static int64_t unix_now(void)
 }
 
 /* Cookie header for a request: the VU's jar, then params.cookies. */
-static void cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params, sv_buf_t *out)
+void sv_lua_cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params,
+                          sv_buf_t *out)
 {
     if (vu->jar.n) {
         sv_url_t u;
@@ -640,9 +639,9 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
         build_body(L, body_idx, params, &body, &has_body, ctype_buf, sizeof(ctype_buf));
     int top = lua_gettop(L);
     sv_http_header_t headers[64];
-    size_t n = read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 2,
+    size_t n = sv_lua_read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 2,
                             ctype); /* + Cookie, User-Agent */
-    cookie_header(L, vu, url, params, &cookies);
+    sv_lua_cookie_header(L, vu, url, params, &cookies);
     if (cookies.len)
         headers[n++] = (sv_http_header_t){"Cookie", cookies.data};
 

@@ -13,10 +13,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../http/client.h"
-#include "../http/cookies.h"
 #include "../http/h1.h"
 #include "../http/ws.h"
 #include "inbox.h"
@@ -211,25 +209,13 @@ static void on_upgrade(sv_http_result_t *res, void *arg)
 
 /* ---- the request ---------------------------------------------------------------------- */
 
-/* params.headers, params.cookies (with the VU's jar) and the upgrade's own headers. */
-static size_t upgrade_headers(lua_State *L, int params, ws_session_t *s, sv_url_t *u,
+/* params.headers, the cookies (the VU's jar, params.cookies) and the upgrade's own
+ * headers. */
+static size_t upgrade_headers(lua_State *L, int params, ws_session_t *s, const char *http_url,
                               sv_http_header_t *h, sv_buf_t *cookies)
 {
-    size_t n = 0;
-    if (params) {
-        lua_getfield(L, params, "headers");
-        int t = lua_gettop(L);
-        if (lua_istable(L, t)) {
-            lua_pushnil(L);
-            while (lua_next(L, t) && n < WS_MAX_HEADERS - 8) {
-                if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1))
-                    h[n++] = (sv_http_header_t){lua_tostring(L, -2), lua_tostring(L, -1)};
-                lua_pop(L, 1); /* the values stay referenced by the table */
-            }
-        }
-        lua_pop(L, 1);
-    }
-    sv_cookie_jar_header(&s->vu->jar, u, (int64_t)time(NULL), cookies);
+    size_t n = sv_lua_read_headers(L, params, h, WS_MAX_HEADERS - 8, NULL);
+    sv_lua_cookie_header(L, s->vu, http_url, params, cookies);
     if (cookies->len)
         h[n++] = (sv_http_header_t){"Cookie", cookies->data};
     h[n++] = (sv_http_header_t){"Upgrade", "websocket"};
@@ -260,21 +246,15 @@ static void build_request(lua_State *L, ws_session_t *s, const char *url, int pa
     char *http = http_url(url);
     if (http == NULL)
         luaL_error(L, "\"%s\": expected a ws:// or wss:// URL", url);
-    sv_url_t u;
     const char *why = NULL;
-    if (sv_url_parse(&u, http, &why) != 0) {
-        free(http);
-        luaL_error(L, "\"%s\": %s", url, why);
-    }
     sv_http_header_t h[WS_MAX_HEADERS];
     sv_buf_t cookies;
     sv_buf_init(&cookies, 65536);
-    size_t n = upgrade_headers(L, params, s, &u, h, &cookies);
+    size_t n = upgrade_headers(L, params, s, http, h, &cookies);
     const sv_plan_t *plan = s->vu->s->host->plan;
     if (plan && plan->user_agent && !sv_http_has_header(h, n, "User-Agent"))
         h[n++] = (sv_http_header_t){"User-Agent", plan->user_agent};
     int rc = sv_http_request_init(&s->req, "GET", http, h, n, NULL, 0, &why);
-    sv_url_free(&u);
     sv_buf_free(&cookies);
     free(http);
     if (rc != 0)
