@@ -33,10 +33,24 @@
          http_req_tls_handshaking and http_req_connecting, and nginx's access-log lines
          ("PORT REUSED PROTOCOL CIPHER GROUP", REUSED "r" or ".") between byte offsets
          OFF0 and OFF1: how many handshakes nginx resumed, with which protocol and group
+  summarize.py h2 h2load|salvo OUTPUT TIME_FILE MODE CONNS STREAMS ROUND RC DURATION [SNAP_BEFORE SNAP_AFTER]
+      -> one JSON line for an HTTP/2 run (MODE h2c or tls): h2load's text output (its
+         succeeded requests, "req/s", "time for request" mean, "Application protocol")
+         or salvo's export (http_reqs, http_req_duration, the proto tags of its
+         http_reqs series); requests per generator CPU-second; from the snaps nginx's
+         request count and the connections it accepted (server_conns)
+  summarize.py sse EXPORT_JSON TIME_FILE VUS RC EVENTS SAMPLE_S SAMPLE_FILE REQS_BEFORE REQS_AFTER [SNAP_BEFORE SNAP_AFTER]
+      -> one JSON line for an sse run (bench/script-sse.lua, one stream per VU, each
+         of EVENTS events): SAMPLE_FILE is "SALVO_RSS_KB TARGET_RSS_KB HELD
+         TARGET_RSS_BEFORE_KB" sampled SAMPLE_S seconds into the run (HELD: the demo
+         target's established connections); salvo's sse_event count, the
+         sse_stream_events trend (min/max per stream), http_req_failed and checks;
+         REQS_*: the demo target's /stats request counter ("-" if unknown); the snaps
+         are taken with the demo target's PID (its CPU is target_cpu_s)
   summarize.py threads PID START_EPOCH_S AT_S -> at START_EPOCH_S + AT_S, each thread of PID
       and its time on CPU ("TID NS" lines, /proc/PID/task/TID/schedstat), then "at S pid PID"
   summarize.py report RUNS_JSONL [--out FILE] [--header TEXT ...]
-  summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx request) counters, JSON
+  summarize.py snap NGINX_PID [STATUS_URL]                 -> CPU (and nginx connection and request) counters, JSON
   summarize.py quiet NGINX_PID MAX_WAIT_S THRESHOLD_PCT    -> wait (at most MAX_WAIT_S) until
       processes other than nginx use less than THRESHOLD_PCT of one CPU over 1 s
 
@@ -132,14 +146,15 @@ def proc_jiffies(pid):
     return total
 
 
-def nginx_requests(status_url):
-    """nginx's stub_status request counter (it counts the status request itself)."""
+def nginx_counters(status_url):
+    """nginx's stub_status counters of accepted connections and requests (both count
+    the status request itself, which comes on a connection of its own)."""
     with urllib.request.urlopen(status_url, timeout=5) as resp:
         text = resp.read().decode("ascii", "replace")
     m = re.search(r"server accepts handled requests\s+(\d+)\s+(\d+)\s+(\d+)", text)
     if not m:
         raise SystemExit(f"summarize: unexpected stub_status output from {status_url}:\n{text}")
-    return int(m.group(3))
+    return int(m.group(1)), int(m.group(3))
 
 
 def cmd_snap(args):
@@ -149,7 +164,7 @@ def cmd_snap(args):
     snap = {"task_busy": busy_jiffies(), "softirq": irq + softirq, "steal": steal,
             "nginx": proc_jiffies(int(args[0])), "hz": os.sysconf("SC_CLK_TCK")}
     if len(args) > 1:
-        snap["nginx_requests"] = nginx_requests(args[1])
+        snap["nginx_accepts"], snap["nginx_requests"] = nginx_counters(args[1])
     print(json.dumps(snap))
 
 
@@ -249,6 +264,9 @@ def snap_deltas(snaps, gen_cpu_s, elapsed_s, status_requests=1):
         if "nginx_requests" in a and "nginx_requests" in b:
             # Requests nginx received during the run; the status requests are not.
             r["server_requests"] = b["nginx_requests"] - a["nginx_requests"] - status_requests
+        if "nginx_accepts" in a and "nginx_accepts" in b:
+            # Connections nginx accepted during the run, less the status requests' own.
+            r["server_conns"] = b["nginx_accepts"] - a["nginx_accepts"] - status_requests
     return r
 
 
@@ -491,6 +509,119 @@ def cmd_handshake(args):
               "log_protocols": protocols, "log_ciphers": ciphers,
               "salvo_duration_s": d.get("salvo", {}).get("duration_ms", 0) / 1000.0})
     r.update(snap_deltas(args[9:11], cpu, r["elapsed_s"]))
+    print(json.dumps(r))
+
+
+def h2load_ms(text):
+    """An h2load time ("936us", "12.08ms", "1.23s") in milliseconds."""
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    return float(m.group(1)) * UNITS_MS[m.group(2)] if m else None
+
+
+def parse_h2load(out_path):
+    """h2load's report: "finished in ...s, N req/s", the "requests:" and "status
+    codes:" lines, "time for request:" (min max mean sd), and over TLS its
+    "Application protocol:"."""
+    text = open(out_path, encoding="utf-8", errors="replace").read()
+    m_fin = re.search(r"^finished in ([0-9.]+)(us|ms|s|m), ([0-9.]+) req/s", text, re.M)
+    m_req = re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                      r"(\d+) errored, (\d+) timeout", text, re.M)
+    if not (m_fin and m_req):
+        raise SystemExit(f"summarize: cannot parse h2load output {out_path}:\n{text[-2000:]}")
+    total, started, done, ok, failed, errored, timeout = (int(x) for x in m_req.groups())
+    m_st = re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text, re.M)
+    non2xx = sum(int(x) for x in m_st.groups()[1:]) if m_st else 0
+    m_t = re.search(r"^time for request:\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", text, re.M)
+    m_p = re.search(r"^Application protocol: (\S+)", text, re.M)
+    return {"requests": ok, "rps": float(m_fin.group(3)),
+            "tool_elapsed_s": float(m_fin.group(1)) * UNITS_MS[m_fin.group(2)] / 1000.0,
+            "h2load_total": total, "h2load_started": started, "h2load_done": done,
+            "h2load_failed": failed, "h2load_errored": errored, "h2load_timeout": timeout,
+            "errors": failed + errored + timeout + non2xx,
+            "mean_ms": h2load_ms(m_t.group(3)) if m_t else None,
+            "max_ms": h2load_ms(m_t.group(2)) if m_t else None,
+            "p50_ms": None, "p99_ms": None,
+            "app_proto": m_p.group(1) if m_p else None}
+
+
+def salvo_protos(d, metric="http_reqs"):
+    """A salvo export's count of METRIC per proto tag (salvo.totals.series)."""
+    protos = {}
+    for sr in d.get("salvo", {}).get("totals", {}).get("series", []):
+        if sr.get("metric") == metric:
+            p = sr.get("tags", {}).get("proto", "?")
+            v = sr.get("value", 0)   # a counter's series: its count
+            if isinstance(v, dict):
+                v = v.get("count", v.get("total", 0))
+            protos[p] = protos.get(p, 0) + int(v or 0)
+    return protos
+
+
+def cmd_h2(tool, args):
+    out_path, time_path, mode, conns, streams, rnd, rc, duration = args[:8]
+    if tool == "h2load":
+        r = parse_h2load(out_path)
+    else:
+        d = json.load(open(out_path, encoding="utf-8"))
+        r = parse_salvo(out_path)
+        dur = d["metrics"]["http_req_duration"]
+        r["mean_ms"] = float(dur["avg"]) if dur.get("avg") is not None else None
+        r["max_ms"] = float(dur["max"]) if dur.get("max") is not None else None
+        r["protos"] = salvo_protos(d)
+        r["app_proto"] = ",".join(sorted(r["protos"])) or None
+        r["tool_elapsed_s"] = d.get("salvo", {}).get("duration_ms", 0) / 1000.0
+        r["salvo_rps"] = r["rps"]
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    c, m = int(conns), int(streams)
+    r.update({"tool": tool, "scenario": "h2", "mode": mode, "conns": c, "streams": m, "vus": c * m,
+              "round": int(rnd), "rc": int(rc), "cpu_s": cpu, "duration_s": parse_duration_s(duration),
+              "req_per_cpu_s": r["requests"] / cpu if cpu > 0 else float("nan"),
+              "gen_cpu_pct": 100.0 * cpu / r["elapsed_s"] if r["elapsed_s"] else float("nan")})
+    r.update(snap_deltas(args[8:10], cpu, r["elapsed_s"]))
+    print(json.dumps(r))
+
+
+def cmd_sse(args):
+    export_path, time_path, vus, rc, per_stream, sample_s, sample_path, req0, req1 = args[:9]
+    d = json.load(open(export_path, encoding="utf-8"))
+    m = d["metrics"]
+    f = open(sample_path, encoding="utf-8").read().split()
+    f += ["?"] * (4 - len(f))
+
+    def num(x):
+        return int(x) if x.isdigit() else None
+    se = m.get("sse_stream_events", {})
+    dur = m.get("http_req_duration", {})
+    v = int(vus)
+    r = {"tool": "salvo-sse", "scenario": "sse", "vus": v, "conns": v, "rc": int(rc),
+         "events_per_stream": int(per_stream), "sample_s": float(sample_s),
+         # how long the streams were held (the request's duration: from sending it to the end)
+         "stream_s_min": dur["min"] / 1000.0 if dur.get("min") is not None else None,
+         "stream_s_max": dur["max"] / 1000.0 if dur.get("max") is not None else None,
+         "rss_kb": num(f[0]), "target_rss_kb": num(f[1]), "held": num(f[2]), "target_rss_before_kb": num(f[3]),
+         "requests": int(m.get("http_reqs", {}).get("count", 0)),
+         "iterations": int(m.get("iterations", {}).get("count", 0)),
+         "errors": int(m.get("http_req_failed", {}).get("passes", 0)),
+         "checks_passes": int(m.get("checks", {}).get("passes", 0)),
+         "checks_fails": int(m.get("checks", {}).get("fails", 0)),
+         "events": int(m.get("sse_event", {}).get("count", 0)),
+         "expected_events": v * int(per_stream),
+         "stream_events_min": se.get("min"), "stream_events_max": se.get("max"),
+         "stream_events_med": se.get("med"),
+         "protos": salvo_protos(d),
+         "salvo_errors": d.get("salvo", {}).get("errors", []),
+         "interrupted": bool(d.get("salvo", {}).get("interrupted")),
+         "salvo_duration_s": d.get("salvo", {}).get("duration_ms", 0) / 1000.0}
+    r["target_requests"] = int(req1) - int(req0) if req0.isdigit() and req1.isdigit() else None
+    r.update(parse_time(time_path))
+    cpu = r["user_s"] + r["sys_s"]
+    r["cpu_s"] = cpu
+    # The target here is the demo target (its pid in the snaps): its CPU lands in nginx_cpu_s.
+    dl = snap_deltas(args[9:11], cpu, r["elapsed_s"])
+    if "nginx_cpu_s" in dl:
+        dl["target_cpu_s"] = dl.pop("nginx_cpu_s")
+    r.update(dl)
     print(json.dumps(r))
 
 
@@ -955,6 +1086,155 @@ def report_handshakes(runs, lines):
         lines.append("  full runs: no handshake resumed, by nginx's log")
 
 
+H2_TARGET = 1.0   # salvo's req/CPU-s over h2load's, HTTP/2
+
+
+def nan_dash(v, spec="{:.3f}"):
+    return "-" if v is None or v != v else spec.format(v)
+H2_MODE_TEXT = {"h2c": "h2c (prior knowledge, http://)", "tls": "h2 over TLS (ALPN, https://)"}
+
+
+def report_h2(runs, lines):
+    modes = [m for m in ("h2c", "tls") if any(r["mode"] == m for r in runs)]
+    cs = sorted({(r["conns"], r["streams"]) for r in runs})
+    shape = ", ".join(f"-c{c} -m{m}" for c, m in cs)
+    lines.append(f"HTTP/2 (h2load -t1 {shape} URL; salvo run --url URL --http2 --vus C*M --streams M --workers 1, "
+                 "--cacert CA.pem over TLS; both on CPU 1), medians over rounds:")
+    lines.append(f"{'mode':<4} {'tool':<6} {'conns':>5} {'streams':>7} {'rounds':>6} {'req/s':>9} {'req/CPU-s':>10} "
+                 f"{'CPU s':>6} {'user s':>6} {'sys s':>6} {'mean ms':>7} {'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>6} "
+                 f"{'nginx conns':>11} {'errors':>6}")
+    meds = {}
+    for mode in modes:
+        for t in ("h2load", "salvo"):
+            rows = [r for r in runs if r["mode"] == mode and r["tool"] == t]
+            if not rows:
+                continue
+            meds[(mode, t)] = {k: med(rows, k) for k in ("rps", "req_per_cpu_s", "rss_mb")}
+            lines.append(f"{mode:<4} {t:<6} {rows[0]['conns']:>5} {rows[0]['streams']:>7} {len(rows):>6} "
+                         f"{med(rows, 'rps'):>9.0f} {med(rows, 'req_per_cpu_s'):>10.0f} {med(rows, 'cpu_s'):>6.2f} "
+                         f"{med(rows, 'user_s'):>6.2f} {med(rows, 'sys_s'):>6.2f} {nan_dash(med(rows, 'mean_ms')):>7} "
+                         f"{nan_dash(med(rows, 'p50_ms')):>7} {nan_dash(med(rows, 'p99_ms')):>7} {med(rows, 'rss_mb'):>6.1f} "
+                         f"{nan_dash(med(rows, 'server_conns'), '{:.0f}'):>11} {sum(r['errors'] for r in rows):>6}")
+    for mode in modes:
+        s, h = meds.get((mode, "salvo")), meds.get((mode, "h2load"))
+        if not (s and h):
+            continue
+        eff = s["req_per_cpu_s"] / h["req_per_cpu_s"]
+        by_round = {}
+        for r in runs:
+            if r["mode"] == mode:
+                by_round.setdefault(r["round"], {})[r["tool"]] = r
+        ratios = [v["salvo"]["req_per_cpu_s"] / v["h2load"]["req_per_cpu_s"]
+                  for _, v in sorted(by_round.items()) if "salvo" in v and "h2load" in v]
+        lines.append(f"  salvo/h2load, {H2_MODE_TEXT[mode]}: req/CPU-s {eff:5.3f}x (ratio of medians; target >= "
+                     f"{H2_TARGET}x: {'met' if eff >= H2_TARGET else 'NOT met'}); round by round "
+                     + "  ".join(f"{x:.2f}x" for x in ratios) +
+                     (f" (median {statistics.median(ratios):.2f}x)" if ratios else "") +
+                     f"; req/s {s['rps'] / h['rps']:5.3f}x; peak RSS {s['rss_mb'] / h['rss_mb']:5.3f}x")
+    lines.append("  (req/s = h2load's \"req/s\" (succeeded requests over its measured time), salvo's http_reqs rate; "
+                 "req/CPU-s = requests / (user + sys) from /usr/bin/time; mean = h2load's \"time for request\" mean, "
+                 "salvo's http_req_duration avg (h2load prints no percentiles); nginx conns = connections nginx "
+                 "accepted during the run (stub_status), C for both tools when every connection carries M streams; "
+                 "h2load does not verify the certificate, salvo does)")
+    lines.append("Every h2 run:")
+    lines.append(f"{'mode':<4} {'tool':<6} {'round':>5} {'requests':>9} {'nginx':>9} {'ng-gen':>6} {'conns':>5} "
+                 f"{'protocol':<10} {'req/s':>9} {'req/CPU-s':>10} {'user s':>6} {'sys s':>6} {'elapsed':>7} "
+                 f"{'RSS MB':>6} {'err':>4} {'rc':>3} {'nginx CPU%':>10} {'other CPU%':>10} {'steal%':>6}")
+    for r in sorted(runs, key=lambda r: (modes.index(r["mode"]) if r["mode"] in modes else 9, r["round"],
+                                         0 if r["tool"] == "h2load" else 1)):
+        diff = r["server_requests"] - r["requests"] if "server_requests" in r else None
+        lines.append(f"{r['mode']:<4} {r['tool']:<6} {r['round']:>5} {r['requests']:>9} "
+                     f"{fmt(r.get('server_requests')):>9} {fmt(diff):>6} {fmt(r.get('server_conns')):>5} "
+                     f"{(r.get('app_proto') or '-'):<10} {r['rps']:>9.0f} {r['req_per_cpu_s']:>10.0f} "
+                     f"{r['user_s']:>6.2f} {r['sys_s']:>6.2f} {r['elapsed_s']:>7.2f} {r['rss_mb']:>6.1f} "
+                     f"{r['errors']:>4} {r['rc']:>3} {pct(r, 'nginx_cpu_s'):>10} {fmt(r.get('other_cpu_pct')):>10} "
+                     f"{fmt(r.get('steal_pct')):>6}")
+    # Counts: salvo's must equal nginx's (a stream cut at the stop is one nginx may have
+    # counted: at most one per VU); h2load's succeeded requests trail nginx's by what it
+    # had in flight when it stopped.
+    sal = [r for r in runs if r["tool"] == "salvo" and "server_requests" in r]
+    exact = [r for r in sal if r["server_requests"] == r["requests"]]
+    off = [r for r in sal if r["server_requests"] != r["requests"]]
+    if sal and not off:
+        lines.append("  salvo's request count = nginx's stub_status delta in every h2 run")
+    elif off:
+        lines.append(f"{'WARNING' if any(not 0 <= r['server_requests'] - r['requests'] <= r['vus'] for r in off) else 'NOTE'}: "
+                     f"salvo's request count differs from nginx's stub_status delta in {len(off)} of {len(sal)} h2 runs: "
+                     + ", ".join(f"{r['mode']} round {r['round']} (salvo {r['requests']}, nginx {r['server_requests']}, "
+                                 f"{r['server_requests'] - r['requests']:+d})" for r in off)
+                     + f"; equal in {len(exact)}")
+    h2l = [r for r in runs if r["tool"] == "h2load" and "server_requests" in r]
+    if h2l:
+        lines.append("  h2load: nginx's count less h2load's succeeded requests (its streams in flight at the stop, at "
+                     "most C*M): " + ", ".join(f"{r['mode']} r{r['round']} {r['server_requests'] - r['requests']:+d}"
+                                               for r in h2l))
+    conns_off = [r for r in runs if r.get("server_conns") is not None and r["server_conns"] != r["conns"]]
+    if conns_off:
+        lines.append("WARNING: nginx accepted a number of connections other than C during: " + ", ".join(
+            f"{r['mode']} {r['tool']} round {r['round']} ({r['server_conns']} of {r['conns']})" for r in conns_off))
+    elif any(r.get("server_conns") is not None for r in runs):
+        lines.append("  nginx accepted exactly C connections in every h2 run (every connection carried M streams)")
+    not_h2 = [r for r in runs if r.get("app_proto") and r["app_proto"] not in ("h2", "h2c", "HTTP/2.0")]
+    if not_h2:
+        lines.append("WARNING: a run not on HTTP/2 (h2load's \"Application protocol\", salvo's proto tags): " + ", ".join(
+            f"{r['mode']} {r['tool']} round {r['round']} ({r['app_proto']})" for r in not_h2))
+
+
+def report_sse(runs, lines):
+    k = runs[0]["events_per_stream"]
+    lines.append(f"Memory per held SSE stream (bench/script-sse.lua: each VU holds one http.sse of the demo target's "
+                 f"/sse/ticks?every=1000&count={k}: {k} events, one a second, then the server ends the stream); "
+                 "salvo's and the demo target's VmRSS and the demo target's established connections sampled while "
+                 "every stream is held:")
+    lines.append(f"{'VUs':>6} {'sample s':>8} {'VmRSS KB':>9} {'held':>6} {'target KB':>9} {'events':>8} {'expected':>8} "
+                 f"{'per stream':>11} {'held s':>13} {'target reqs':>11} {'failed':>6} {'checks':>11} {'peak RSS MB':>11} {'CPU s':>6} "
+                 f"{'elapsed s':>9} {'rc':>3} {'target CPU%':>11} {'other CPU%':>10}")
+    for r in sorted(runs, key=lambda r: r["vus"]):
+        per = (f"{r['stream_events_min']:g}-{r['stream_events_max']:g}"
+               if r.get("stream_events_min") is not None else "-")
+        held_s = (f"{r['stream_s_min']:.2f}-{r['stream_s_max']:.2f}" if r.get("stream_s_min") is not None else "-")
+        lines.append(f"{r['vus']:>6} {r['sample_s']:>8.1f} {fmt(r['rss_kb']):>9} {fmt(r['held']):>6} "
+                     f"{fmt(r['target_rss_kb']):>9} {r['events']:>8} {r['expected_events']:>8} {per:>11} {held_s:>13} "
+                     f"{fmt(r.get('target_requests')):>11} {r['errors']:>6} "
+                     f"{str(r['checks_passes']) + '/' + str(r['checks_passes'] + r['checks_fails']):>11} "
+                     f"{r['rss_mb']:>11.1f} {r['cpu_s']:>6.2f} {r['elapsed_s']:>9.1f} {r['rc']:>3} "
+                     f"{pct(r, 'target_cpu_s'):>11} {fmt(r.get('other_cpu_pct')):>10}")
+    base = min(runs, key=lambda r: r["vus"])
+    top = max(runs, key=lambda r: r["vus"])
+    n = top["vus"] - base["vus"]
+    if n > 0 and top["rss_kb"] is not None and base["rss_kb"] is not None:
+        lines.append(f"  KB per held stream (salvo) = ({top['rss_kb']} - {base['rss_kb']}) / {n} = "
+                     f"{(top['rss_kb'] - base['rss_kb']) / n:.2f} KB (no target; measured)")
+    if n > 0 and top["target_rss_kb"] is not None and base["target_rss_kb"] is not None:
+        lines.append(f"  the demo target's KB per stream it serves = ({top['target_rss_kb']} - {base['target_rss_kb']}) "
+                     f"/ {n} = {(top['target_rss_kb'] - base['target_rss_kb']) / n:.2f} KB")
+    lines.append("  (held = the demo target's ESTABLISHED sockets on its port at the sample (/proc/net/tcp); events = "
+                 "salvo's sse_event count, expected = VUs x events per stream; per stream = min-max of the "
+                 "sse_stream_events trend; held s = min-max of the streams' http_req_duration (from sending the "
+                 "request to the end of the stream); target reqs = the demo target's /stats delta; failed = http_req_failed; "
+                 "checks = streams that ended with status 200 and no error)")
+    for r in runs:
+        if r["held"] is not None and r["held"] < r["vus"]:
+            lines.append(f"WARNING: with {r['vus']} VUs the demo target held only {r['held']} connections at "
+                         f"{r['sample_s']:.0f} s: not every stream was open")
+        if r["events"] != r["expected_events"]:
+            lines.append(f"{'WARNING' if r['events'] < r['expected_events'] else 'NOTE'}: with {r['vus']} VUs salvo "
+                         f"counted {r['events']} events, expected {r['expected_events']} "
+                         f"({r['events'] - r['expected_events']:+d}; per stream "
+                         f"{fmt(r.get('stream_events_min'), '{:g}')}-{fmt(r.get('stream_events_max'), '{:g}')})")
+        if r["requests"] != r["vus"] or r["iterations"] != r["vus"] or r["checks_fails"] or r["errors"]:
+            lines.append(f"WARNING: with {r['vus']} VUs: {r['requests']} requests, {r['iterations']} iterations, "
+                         f"{r['errors']} failed, {r['checks_fails']} failed checks (expected {r['vus']} streams, "
+                         "none failed)")
+        if r.get("target_requests") is not None and r["target_requests"] != r["vus"]:
+            lines.append(f"WARNING: with {r['vus']} VUs the demo target served {r['target_requests']} requests")
+        if r.get("salvo_errors"):
+            lines.append(f"  salvo's errors with {r['vus']} VUs: " + json.dumps(r["salvo_errors"])[:300])
+    if all(r["events"] == r["expected_events"] and r["requests"] == r["vus"] and not r["errors"]
+           and not r["checks_fails"] and (r["held"] or 0) >= r["vus"] for r in runs):
+        lines.append("  every run: every stream open at the sample, every stream got its events, none failed")
+
+
 def cmd_report(args):
     path, out, header = args[0], None, []
     rest = args[1:]
@@ -977,6 +1257,8 @@ def cmd_report(args):
     output_runs = [r for r in runs if r["scenario"] == "outputs"]
     https_runs = [r for r in runs if r["scenario"] == "https"]
     handshake_runs = [r for r in runs if r["scenario"] == "handshake"]
+    h2_runs = [r for r in runs if r["scenario"] == "h2"]
+    sse_runs = [r for r in runs if r["scenario"] == "sse"]
     tools = ["wrk", "salvo", "salvo-script"]
     lines = list(header)
     if url_runs:
@@ -1000,6 +1282,12 @@ def cmd_report(args):
     if handshake_runs:
         lines.append("")
         report_handshakes(handshake_runs, lines)
+    if h2_runs:
+        lines.append("")
+        report_h2(h2_runs, lines)
+    if sse_runs:
+        lines.append("")
+        report_sse(sse_runs, lines)
     if gen_runs:
         lines.append("")
         lines.append("Every run:")
@@ -1027,6 +1315,10 @@ def cmd_report(args):
             return f"salvo --out {r['output']} round {r['round']}"
         if r["scenario"] == "handshake":
             return f"salvo {r['kind']} handshakes round {r['round']}"
+        if r["scenario"] == "h2":
+            return f"h2 {r['mode']} {r['tool']} round {r['round']}"
+        if r["scenario"] == "sse":
+            return f"sse {r['vus']} VUs"
         where = "script " if r["scenario"] == "script" and r["tool"] == "wrk" else ""
         where = "https " if r["scenario"] == "https" else where
         return f"{where}{r['tool']} c={r['conns']} round {r['round']}"
@@ -1049,6 +1341,9 @@ def cmd_report(args):
                    not (0 <= r["server_requests"] - r["requests"] <= r["conns"])]
     miscounted += [r for r in memory_runs + rate_runs if "server_requests" in r and
                    r["server_requests"] != r["requests"]]
+    # HTTP/2: up to one stream per VU (h2load: per connection x streams) in flight at the stop.
+    miscounted += [r for r in h2_runs if "server_requests" in r and
+                   not (0 <= r["server_requests"] - r["requests"] <= r["vus"])]
     lines.append("")
     if any("server_requests" in r for r in runs):
         if miscounted:
@@ -1084,6 +1379,10 @@ def main():
         cmd_rate(args)
     elif cmd == "handshake" and len(args) in (9, 11):
         cmd_handshake(args)
+    elif cmd == "h2" and args and args[0] in ("h2load", "salvo") and len(args) in (9, 11):
+        cmd_h2(args[0], args[1:])
+    elif cmd == "sse" and len(args) in (9, 11):
+        cmd_sse(args)
     elif cmd == "output" and len(args) in (12, 14):
         cmd_output(args, notes, prom)
     elif cmd == "threads" and len(args) == 3:

@@ -315,6 +315,7 @@ void sv_http_conn_stop(sv_http_conn_t *c)
         return;
     }
     c->keep_alive = false;
+    sv_conn_tls_names(c, &c->res); /* while the socket is still there to say */
     stop_request(c);
     deliver(c);
 }
@@ -794,8 +795,7 @@ static void start_h2(sv_http_conn_t *c)
         return;
     }
     c->res.reused = false;
-    sv_h2_submit(c, c);
-    release_waiters(c);
+    sv_h2_submit(c, c); /* the others wait for the server's SETTINGS: its stream limit */
 }
 
 static void continue_handshake(sv_http_conn_t *c)
@@ -901,6 +901,13 @@ static void read_plain(sv_http_conn_t *c)
 
 static void tls_received(sv_http_conn_t *c, const char *data, size_t len)
 {
+    if (c->h2) { /* all the records this read brought, then one write */
+        sv_h2_cork(c);
+        sv_tls_feed(c->tls, data, len);
+        read_plain(c);
+        sv_h2_uncork(c);
+        return;
+    }
     if (!c->h2 && (c->state == C_WAITING || c->state == C_SENDING || c->state == C_HANDSHAKING))
         c->res.bytes_received += len;
     sv_tls_feed(c->tls, data, len);
@@ -1105,7 +1112,9 @@ static bool carries(const sv_http_conn_t *o, const dns_entry_t *e)
 {
     if (o->endpoint != e || o->state == C_DRAINING)
         return false;
-    return o->h2 ? sv_h2_can_take(o) : o->h2_pending;
+    if (o->h2) /* before the server's SETTINGS, one may only wait for them */
+        return !sv_h2_ready(o) || sv_h2_can_take(o);
+    return o->h2_pending;
 }
 
 /* c's own connection if it carries HTTP/2 to e, else a group member's, else NULL. */
@@ -1158,6 +1167,11 @@ static void release_waiters(sv_http_conn_t *c)
     }
 }
 
+void sv_h2_settings_arrived(sv_http_conn_t *owner)
+{
+    release_waiters(owner);
+}
+
 void sv_h2_stream_closed(sv_http_conn_t *owner)
 {
     if (sv_h2_streams(owner) > 0)
@@ -1179,7 +1193,7 @@ static void route(sv_http_conn_t *c)
         return;
     }
     sv_http_conn_t *carrier = may_use_h2(c, e) ? find_carrier(c, e) : NULL;
-    if (carrier && carrier->h2) {
+    if (carrier && sv_h2_ready(carrier)) {
         c->res.reused = true;
         sv_h2_submit(carrier, c);
         return;
@@ -1206,13 +1220,44 @@ static void begin(sv_http_conn_t *c)
 
 bool sv_conn_resend(sv_http_conn_t *c)
 {
-    if (c->retried)
+    if (c->resends == MAX_RESENDS)
         return false;
-    c->retried = true;
+    c->resends++;
     c->res.bytes_sent = c->res.bytes_received = 0;
     c->t_write_start = c->t_written = c->t_first_byte = 0;
     route(c);
     return true;
+}
+
+/* The resend, from the loop: the request timeout runs on from where it was. */
+static void on_resend(uv_timer_t *t)
+{
+    sv_http_conn_t *c = sv_container_of(t, sv_http_conn_t, timer);
+    uint64_t now = sv_now_ns(), deadline = c->res.start_ns + c->opts.timeout_ns;
+    if (c->opts.timeout_ns && deadline <= now) {
+        on_timeout(t);
+        return;
+    }
+    if (c->opts.timeout_ns)
+        uv_timer_start(&c->timer, on_timeout, (deadline - now + 999999) / 1000000, 0);
+    int code = c->res.error_code; /* the result if it cannot be resent */
+    const char *msg = c->res.error;
+    c->res.error_code = 0;
+    c->res.error = NULL;
+    if (!sv_conn_resend(c))
+        sv_conn_fail_request(c, code, msg);
+}
+
+void sv_conn_resend_later(sv_http_conn_t *c, int code, const char *msg)
+{
+    if (c->resends == MAX_RESENDS) {
+        sv_conn_fail_request(c, code, msg);
+        return;
+    }
+    c->res.error_code = code; /* should the resend fail */
+    c->res.error = msg;
+    c->state = C_PACED; /* waiting for the loop, as for its turn under the rps cap */
+    uv_timer_start(&c->timer, on_resend, 0, 0);
 }
 
 /* Its turn under the rps cap has come: the request's time starts now. */
@@ -1245,6 +1290,7 @@ int sv_http_conn_send(sv_http_conn_t *c, const sv_http_request_t *req,
     c->cb_arg = arg;
     c->head_done = false;
     c->retried = false;
+    c->resends = 0;
     c->body_bytes = 0;
     c->t_connect_start = c->t_connected = c->t_tls_start = c->t_tls_done = 0;
     c->t_write_start = c->t_written = c->t_first_byte = 0;

@@ -13,6 +13,7 @@
 #define DNS_TTL_NS (300ULL * 1000000000ULL)
 #define DNS_FAILURE_TTL_NS (1000000000ULL)
 #define MAX_ADDRS 16
+#define MAX_RESENDS 1 /* of one request the server refused unprocessed (GOAWAY) */
 
 typedef enum { DNS_IDLE, DNS_PENDING, DNS_READY, DNS_FAILED } dns_state_t;
 
@@ -56,8 +57,8 @@ typedef enum {
     C_HANDSHAKING, /* TLS handshake in flight */
     C_DRAINING,    /* wants a new socket, but its HTTP/2 session carries others' streams */
     C_SENDING,
-    C_WAITING, /* request written, response not complete */
-    C_FAILING, /* error decided, delivery scheduled on the timer */
+    C_WAITING,  /* request written, response not complete */
+    C_FAILING,  /* error decided, delivery scheduled on the timer */
     C_UPGRADED, /* 101 Switching Protocols: the socket's bytes go to on_body */
 } conn_state_t;
 
@@ -117,7 +118,8 @@ struct sv_http_conn {
     int32_t stream_id;
     sv_http_conn_t *stream_next; /* in the carrier's list of open streams */
     size_t h2_body_sent;
-    int h2_error; /* decided while the stream was open */
+    int h2_error;    /* decided while the stream was open */
+    uint8_t resends; /* of a request the server never processed */
 };
 
 struct sv_http_group {
@@ -143,8 +145,11 @@ void sv_conn_lost(sv_http_conn_t *c, int code, const char *msg);
 void sv_conn_transport_write(sv_http_conn_t *c, const char *data, size_t len);
 bool sv_conn_transport_flush(sv_http_conn_t *c);
 /* Sends c's request again, on another connection (a stream the server refused
- * unprocessed); false if it was resent once already. */
+ * unprocessed: always safe to resend); false after MAX_RESENDS of them. */
 bool sv_conn_resend(sv_http_conn_t *c);
+/* The same from the loop (the connection it was on is being torn down); past
+ * MAX_RESENDS, it fails with code and msg. */
+void sv_conn_resend_later(sv_http_conn_t *c, int code, const char *msg);
 /* A stream on owner's session closed. */
 void sv_h2_stream_closed(sv_http_conn_t *owner);
 
@@ -157,6 +162,10 @@ void sv_h2_request_free(sv_http_request_t *r);
 int sv_h2_start(sv_http_conn_t *owner);
 /* slot's request as a new stream on owner's session. */
 void sv_h2_submit(sv_http_conn_t *owner, sv_http_conn_t *slot);
+/* Whether the server's first SETTINGS came (its stream limit is known). */
+bool sv_h2_ready(const sv_http_conn_t *owner);
+/* client.c: they came; those waiting for the session may go. */
+void sv_h2_settings_arrived(sv_http_conn_t *owner);
 /* Whether owner's session takes new streams (no GOAWAY). */
 bool sv_h2_can_take(const sv_http_conn_t *owner);
 uint32_t sv_h2_streams(const sv_http_conn_t *owner);
@@ -167,5 +176,9 @@ void sv_h2_abandon(sv_http_conn_t *slot);
 /* Fails every open stream with code and msg and ends the session. */
 void sv_h2_close(sv_http_conn_t *owner, int code, const char *msg);
 bool sv_h2_flush(sv_http_conn_t *owner);
+/* Holds owner's writes while the bytes of one socket event are read (many TLS
+ * records), then writes what they called for at once. */
+void sv_h2_cork(sv_http_conn_t *owner);
+void sv_h2_uncork(sv_http_conn_t *owner);
 
 #endif

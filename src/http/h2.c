@@ -18,7 +18,8 @@
 #include "client_int.h"
 
 #define STREAM_WINDOW (16 * 1024 * 1024)
-#define H2_STOPPED (-1) /* h2_error: the client ended the stream (on_body said so) */
+#define H2_STOPPED (-1)      /* h2_error: the client ended the stream (on_body said so) */
+#define H2_HEAD_TOO_BIG (-2) /* h2_error: the head went past its cap */
 #define CONNECTION_WINDOW (64 * 1024 * 1024)
 
 struct sv_h2 {
@@ -27,8 +28,11 @@ struct sv_h2 {
     sv_http_conn_t *open;      /* the connections with an open stream, linked by stream_next */
     uint32_t streams;          /* how many, the owner's own included */
     int busy;                  /* inside nghttp2 (a callback may not re-enter it) */
+    int corked;                /* reads of one socket event in progress: write after them */
+    sv_buf_t frames;           /* nghttp2's output, gathered for one write */
     bool dead;                 /* closed while busy: freed when nghttp2 returns */
     bool goaway;               /* the server takes no new streams */
+    bool settings;             /* the server's first SETTINGS came: its stream limit is known */
     uint32_t sent_goaway_code; /* why nghttp2 ended the session, when it did */
     int32_t last_stream_id;
     uint32_t goaway_code;
@@ -231,11 +235,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     }
     if (slot->res.status == 0)
         return 0;
-    if (slot->opts.keep_head) {
-        sv_buf_append(&slot->res.head, name, nlen);
-        sv_buf_append(&slot->res.head, ": ", 2);
-        sv_buf_append(&slot->res.head, value, vlen);
-        sv_buf_append(&slot->res.head, "\r\n", 2);
+    sv_buf_t *head = &slot->res.head;
+    if (slot->opts.keep_head &&
+        (sv_buf_append(head, name, nlen) || sv_buf_append(head, ": ", 2) ||
+         sv_buf_append(head, value, vlen) || sv_buf_append(head, "\r\n", 2)) &&
+        !slot->h2_error) { /* past the 64 KiB the head may take, as over HTTP/1.1 */
+        slot->h2_error = H2_HEAD_TOO_BIG;
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_CANCEL);
     }
     if (slot->opts.keep_body && nlen == 16 && memcmp(name, "content-encoding", 16) == 0) {
         free(slot->content_encoding);
@@ -251,6 +257,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user)
         h->goaway = true;
         h->last_stream_id = f->goaway.last_stream_id;
         h->goaway_code = f->goaway.error_code;
+        return 0;
+    }
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK) && !h->settings) {
+        h->settings = true;
+        sv_h2_settings_arrived(h->owner);
         return 0;
     }
     sv_http_conn_t *slot = slot_of(h, f->hd.stream_id);
@@ -306,6 +317,8 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code,
     int err;
     if (slot->h2_error == H2_STOPPED) {
         sv_conn_complete(slot); /* the client was done with it */
+    } else if (slot->h2_error == H2_HEAD_TOO_BIG) {
+        sv_conn_fail_request(slot, SV_HTTP_ERR_RESPONSE_TOO_LARGE, "response head exceeds 64 KiB");
     } else if (slot->h2_error == SV_HTTP_ERR_RESPONSE_TOO_LARGE) {
         sv_conn_fail_request(slot, slot->h2_error, "response body exceeds the size limit");
     } else if (slot->res.status == 0 && unprocessed(h, stream_id, code)) {
@@ -329,6 +342,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t code,
 static void free_session(sv_h2_t *h)
 {
     nghttp2_session_del(h->s);
+    sv_buf_free(&h->frames);
     free(h);
 }
 
@@ -341,8 +355,12 @@ void sv_h2_close(sv_http_conn_t *owner, int code, const char *msg)
     owner->h2 = NULL;
     while (h->open) {
         sv_http_conn_t *slot = h->open;
+        bool unanswered = slot->res.status == 0 && unprocessed(h, slot->stream_id, 0);
         stream_ended(h, slot);
-        sv_conn_fail_request(slot, code, msg);
+        if (unanswered) /* past the server's GOAWAY: it never saw this one */
+            sv_conn_resend_later(slot, code, msg);
+        else
+            sv_conn_fail_request(slot, code, msg);
     }
     if (h->busy)
         h->dead = true;
@@ -354,13 +372,16 @@ void sv_h2_close(sv_http_conn_t *owner, int code, const char *msg)
  * (the session is gone then). */
 static bool flush(sv_h2_t *h)
 {
-    if (h->busy)
+    if (h->busy || h->corked)
         return true; /* the outermost call flushes */
     const uint8_t *data;
     ssize_t n;
     h->busy++;
+    sv_buf_reset(&h->frames);
     while ((n = nghttp2_session_mem_send(h->s, &data)) > 0 && !h->dead)
-        sv_conn_transport_write(h->owner, (const char *)data, (size_t)n);
+        sv_buf_append(&h->frames, data, (size_t)n);
+    if (h->frames.len && !h->dead) /* one write, one TLS record, for all of them */
+        sv_conn_transport_write(h->owner, h->frames.data, h->frames.len);
     h->busy--;
     if (h->dead) { /* a stream closed while sending, and with it the session */
         free_session(h);
@@ -403,6 +424,7 @@ int sv_h2_start(sv_http_conn_t *owner)
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     sv_h2_t *h = sv_xcalloc(1, sizeof(*h));
     h->owner = owner;
+    sv_buf_init(&h->frames, SIZE_MAX);
     int rc = nghttp2_session_client_new(&h->s, cb, h);
     nghttp2_session_callbacks_del(cb);
     if (rc != 0) {
@@ -417,6 +439,11 @@ int sv_h2_start(sv_http_conn_t *owner)
     nghttp2_session_set_local_window_size(h->s, NGHTTP2_FLAG_NONE, 0, CONNECTION_WINDOW);
     owner->h2 = h;
     return 0;
+}
+
+bool sv_h2_ready(const sv_http_conn_t *owner)
+{
+    return owner->h2 && owner->h2->settings;
 }
 
 bool sv_h2_can_take(const sv_http_conn_t *owner)
@@ -439,6 +466,8 @@ void sv_h2_submit(sv_http_conn_t *owner, sv_http_conn_t *slot)
     slot->h2_body_sent = 0;
     slot->h2_error = 0;
     slot->head_done = false;
+    free(slot->content_encoding);
+    slot->content_encoding = NULL;
     slot->res.http2 = true;
     slot->res.minor_version = 1;
     sv_conn_tls_names(owner, &slot->res);
@@ -485,4 +514,17 @@ void sv_h2_received(sv_http_conn_t *owner, const char *data, size_t len)
 bool sv_h2_flush(sv_http_conn_t *owner)
 {
     return owner->h2 == NULL || flush(owner->h2);
+}
+
+void sv_h2_cork(sv_http_conn_t *owner)
+{
+    if (owner->h2)
+        owner->h2->corked++;
+}
+
+void sv_h2_uncork(sv_http_conn_t *owner)
+{
+    sv_h2_t *h = owner->h2;
+    if (h && h->corked > 0 && --h->corked == 0)
+        settle(h);
 }

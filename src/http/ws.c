@@ -19,6 +19,7 @@ struct sv_ws {
     const char *in; /* the bytes sv_ws_received is handing to wslay */
     size_t in_len;
     bool broken;  /* the peer broke the protocol */
+    bool closing; /* our own close frame is queued */
     uint64_t rng; /* masking keys: xorshift, seeded from the system's randomness */
 };
 
@@ -107,7 +108,11 @@ int sv_ws_received(sv_ws_t *ws, const char *data, size_t len)
     int rc = wslay_event_recv(ws->ctx);
     ws->in_len = 0;
     flush(ws);
-    if (rc != 0)
+    /* On a protocol error (or an oversized message) wslay answers with a close frame
+     * of its own (1002, 1007, 1009) rather than an error code. */
+    uint16_t sent = wslay_event_get_status_code_sent(ws->ctx);
+    if (rc != 0 || (!ws->closing && wslay_event_get_close_sent(ws->ctx) &&
+                    !wslay_event_get_close_received(ws->ctx) && sent != 1000))
         ws->broken = true;
     return ws->broken ? SV_EPARSE : 0;
 }
@@ -123,6 +128,7 @@ int sv_ws_send(sv_ws_t *ws, sv_ws_opcode_t op, const void *data, size_t len)
 
 int sv_ws_close(sv_ws_t *ws, uint16_t code, const char *reason)
 {
+    ws->closing = true;
     if (ws->broken || wslay_event_queue_close(ws->ctx, code, (const uint8_t *)reason,
                                               reason ? strlen(reason) : 0) != 0)
         return SV_EINVAL;

@@ -78,17 +78,16 @@ static char *copy(const char *s, size_t len)
     return p;
 }
 
-bool sv_inbox_put(sv_inbox_t *in, int kind, const char *a, size_t a_len, const char *b,
-                  const char *c, int64_t num)
+bool sv_inbox_put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num)
 {
     if (in->n == in->max)
         return false;
     sv_inbox_item_t *it = sv_xcalloc(1, sizeof(*it));
     it->kind = kind;
-    it->text[0] = copy(a, a_len);
-    it->len = a_len;
-    it->text[1] = copy(b, b ? strlen(b) : 0);
-    it->text[2] = copy(c, c ? strlen(c) : 0);
+    for (size_t i = 0; text && i < SV_ARRAY_SIZE(it->text); i++) {
+        it->text[i] = copy(text[i].ptr, text[i].len);
+        it->len[i] = text[i].len;
+    }
     it->num = num;
     if (in->tail)
         in->tail->next = it;

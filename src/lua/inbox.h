@@ -12,8 +12,8 @@
 typedef struct sv_inbox_item {
     struct sv_inbox_item *next;
     int kind;
-    char *text[3]; /* NUL-terminated copies (text[0] may hold NULs: see len) */
-    size_t len;    /* of text[0] */
+    char *text[3]; /* NUL-terminated copies, NULL for none (they may hold NULs: see len) */
+    size_t len[3];
     int64_t num;
 } sv_inbox_item_t;
 
@@ -36,10 +36,9 @@ void sv_inbox_init(sv_inbox_t *in, sv_lua_vu_t *vu, sv_inbox_push_t push, size_t
  * inbox may go in on_closed (the handle is &in->resume). */
 void sv_inbox_free(sv_inbox_t *in, uv_close_cb on_closed);
 
-/* Queues an item (strings copied; a, b, c may be NULL). False when the inbox is
- * full: the item is dropped. */
-bool sv_inbox_put(sv_inbox_t *in, int kind, const char *a, size_t a_len, const char *b,
-                  const char *c, int64_t num);
+/* Queues an item: up to three texts (copied; a NULL ptr for none) and a number.
+ * False when the inbox is full: the item is dropped. */
+bool sv_inbox_put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num);
 /* Nothing more will come. */
 void sv_inbox_close(sv_inbox_t *in);
 

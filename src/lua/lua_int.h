@@ -77,6 +77,10 @@ sv_lua_vu_t *sv_lua_current(lua_State *L, const char *what);
 sv_lua_state_t *sv_lua_state_of(lua_State *L);
 /* Prints the count of iteration errors the rate limit held back, if any. */
 void sv_lua_flush_error_log(sv_lua_state_t *s);
+/* Runs f with the current call's first two arguments and ud (stack 1, 2, 3), catching
+ * its Lua errors: 0, or non-zero with the error message on the stack. For a start
+ * that allocated before it could fail (its cleanup is the caller's). */
+int sv_lua_guarded(lua_State *L, lua_CFunction f, void *ud);
 /* Resumes vu's coroutine with nargs values on its stack. */
 void sv_lua_resume(sv_lua_vu_t *vu, int nargs);
 /* Parses a k6 duration given as a string or a number of milliseconds. */

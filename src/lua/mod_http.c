@@ -583,8 +583,7 @@ static int64_t unix_now(void)
 }
 
 /* Cookie header for a request: the VU's jar, then params.cookies. */
-void sv_lua_cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params,
-                          sv_buf_t *out)
+void sv_lua_cookie_header(lua_State *L, sv_lua_vu_t *vu, const char *url, int params, sv_buf_t *out)
 {
     if (vu->jar.n) {
         sv_url_t u;
@@ -640,7 +639,7 @@ static void prepare(lua_State *L, sv_lua_vu_t *vu, call_t *c, const char *method
     int top = lua_gettop(L);
     sv_http_header_t headers[64];
     size_t n = sv_lua_read_headers(L, params, headers, SV_ARRAY_SIZE(headers) - 2,
-                            ctype); /* + Cookie, User-Agent */
+                                   ctype); /* + Cookie, User-Agent */
     sv_lua_cookie_header(L, vu, url, params, &cookies);
     if (cookies.len)
         headers[n++] = (sv_http_header_t){"Cookie", cookies.data};
@@ -1130,11 +1129,11 @@ static void sse_free(sv_lua_vu_t *vu)
 static int push_event(lua_State *L, const sv_inbox_item_t *e)
 {
     lua_createtable(L, 0, 4);
-    lua_pushstring(L, e->text[1]);
+    lua_pushlstring(L, e->text[1], e->len[1]);
     lua_setfield(L, -2, "event");
-    lua_pushlstring(L, e->text[0], e->len);
+    lua_pushlstring(L, e->text[0], e->len[0]);
     lua_setfield(L, -2, "data");
-    lua_pushstring(L, e->text[2]);
+    lua_pushlstring(L, e->text[2], e->len[2]);
     lua_setfield(L, -2, "id");
     if (e->num >= 0) {
         lua_pushnumber(L, (double)e->num);
@@ -1149,10 +1148,8 @@ static void sse_enqueue(const sv_sse_event_t *ev, void *arg)
     sv_lua_host_t *host = s->call.vu->s->host;
     sv_series_add(host->reg, sv_registry_series(host->reg, SV_M_SSE_EVENT, s->call.tags), 1);
     s->events++;
-    char type[256], id[256];
-    snprintf(type, sizeof(type), "%.*s", (int)ev->type.len, ev->type.ptr);
-    snprintf(id, sizeof(id), "%.*s", (int)ev->id.len, ev->id.ptr);
-    if (!sv_inbox_put(&s->inbox, 0, ev->data.ptr, ev->data.len, type, id, ev->retry_ms))
+    sv_span_t text[3] = {ev->data, ev->type, ev->id};
+    if (!sv_inbox_put(&s->inbox, 0, text, ev->retry_ms))
         s->overflow = "http.sse: 10000 events waiting for on_event: the stream was cut";
 }
 
@@ -1197,21 +1194,13 @@ static sse_t *sse_of(lua_State *L)
     return vu->sse;
 }
 
-/* open(url, params): starts the request; the events come with next(). */
-static int l_sse_open(lua_State *L)
+/* The request of a new stream (url, params, the stream at 1, 2, 3): its errors are
+ * Lua errors, caught by l_sse_open. */
+static int sse_start(lua_State *L)
 {
-    sv_lua_vu_t *vu = sv_lua_current(L, "http.sse");
-    if (vu->sse)
-        luaL_error(L, "http.sse: one event stream at a time per VU");
-    sse_t *s = sv_xcalloc(1, sizeof(*s));
-    sv_sse_init(&s->parser, SSE_MAX_EVENT);
-    sv_inbox_init(&s->inbox, vu, push_event, SSE_MAX_QUEUED);
-    uv_timer_init(vu->s->host->loop, &s->hold);
-    s->hold.data = s;
-    s->handles = 2;
-    s->call.vu = vu;
-    vu->sse = s; /* from here finish() frees it, also after a Lua error below */
-    prepare(L, vu, &s->call, "GET", 1, 0, lua_gettop(L) >= 2 ? 2 : 0);
+    sse_t *s = lua_touserdata(L, 3);
+    sv_lua_vu_t *vu = s->call.vu;
+    prepare(L, vu, &s->call, "GET", 1, 0, lua_istable(L, 2) ? 2 : 0);
     s->call.send.keep_body = false;
     s->call.send.timeout_ns = s->call.opts.timeout_ns; /* none unless asked: it streams */
     s->call.send.on_body = sse_on_body;
@@ -1228,6 +1217,28 @@ static int l_sse_open(lua_State *L)
     if (s->call.conn == NULL)
         s->call.conn = sv_http_conn_new_in(vu->s->host->http, vu_group(vu));
     sv_http_conn_send(s->call.conn, s->call.use, &s->call.send, sse_on_response, s);
+    return 0;
+}
+
+/* open(url, params): starts the request; the events come with next(). On an error
+ * nothing is left open. */
+static int l_sse_open(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "http.sse");
+    if (vu->sse)
+        return luaL_error(L, "one event stream at a time per VU");
+    sse_t *s = sv_xcalloc(1, sizeof(*s));
+    sv_sse_init(&s->parser, SSE_MAX_EVENT);
+    sv_inbox_init(&s->inbox, vu, push_event, SSE_MAX_QUEUED);
+    uv_timer_init(vu->s->host->loop, &s->hold);
+    s->hold.data = s;
+    s->handles = 2;
+    s->call.vu = vu;
+    vu->sse = s;
+    if (sv_lua_guarded(L, sse_start, s) != 0) {
+        sse_free(vu);
+        return lua_error(L);
+    }
     return 0;
 }
 
@@ -1249,10 +1260,13 @@ static int l_sse_close(lua_State *L)
     return 0;
 }
 
-/* finish(): the result table; the stream is let go. */
+/* finish(): the result table; the stream is let go (ended as a success with what
+ * came, if on_event raised an error meanwhile). */
 static int l_sse_finish(lua_State *L)
 {
     sse_t *s = sse_of(L);
+    if (!s->ended)
+        sv_http_conn_stop(s->call.conn);
     lua_createtable(L, 0, 6);
     lua_pushinteger(L, s->status);
     lua_setfield(L, -2, "status");
@@ -1281,6 +1295,9 @@ static const char SSE_LOOP[] =
     "  end\n"
     "end\n"
     "return function(url, params, on_event)\n"
+    "  if params ~= nil and type(params) ~= 'table' then\n"
+    "    error('http.sse: params: expected a table, got ' .. type(params), 2)\n"
+    "  end\n"
     "  if type(on_event) ~= 'function' then\n"
     "    error('http.sse: expected a function for on_event, got ' .. type(on_event), 2)\n"
     "  end\n"
@@ -1295,8 +1312,8 @@ static const char SSE_LOOP[] =
     "  p.headers = h\n"
     "  local ok, err = pcall(open, url, p)\n"
     "  if not ok then\n"
-    "    finish()\n"
-    "    error('http.sse: ' .. tostring(err), 2)\n"
+    "    err = tostring(err)\n"
+    "    error(err:find('^http%.sse') and err or 'http.sse: ' .. err, 2)\n"
     "  end\n"
     "  ok, err = pcall(read, on_event)\n"
     "  local r = finish()\n"

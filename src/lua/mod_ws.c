@@ -117,7 +117,8 @@ static void fail(ws_session_t *s, const char *error)
     if (s->ended)
         return;
     s->error = error;
-    sv_inbox_put(&s->inbox, EV_ERROR, error, strlen(error), NULL, NULL, 0);
+    sv_span_t text[3] = {sv_span(error)};
+    sv_inbox_put(&s->inbox, EV_ERROR, text, 0);
     end(s);
 }
 
@@ -142,7 +143,8 @@ static void ws_message(sv_ws_opcode_t op, const char *data, size_t len, uint16_t
         add(s, SV_M_WS_PING, (double)(sv_now_ns() - s->ping_ns));
         s->ping_ns = 0;
     }
-    if (!sv_inbox_put(&s->inbox, kind, data, len, NULL, NULL, code))
+    sv_span_t text[3] = {{data, len}};
+    if (!sv_inbox_put(&s->inbox, kind, text, code))
         fail(s, "ws: 100000 messages waiting for the handlers: the session was cut");
 }
 
@@ -204,7 +206,7 @@ static void on_upgrade(sv_http_result_t *res, void *arg)
     sv_ws_io_t io = {.write = ws_write, .message = ws_message};
     s->ws = sv_ws_new(true, &io, s, WS_MAX_MESSAGE);
     s->open = true;
-    sv_inbox_put(&s->inbox, EV_OPEN, NULL, 0, NULL, NULL, 0);
+    sv_inbox_put(&s->inbox, EV_OPEN, NULL, 0);
 }
 
 /* ---- the request ---------------------------------------------------------------------- */
@@ -297,7 +299,7 @@ static int push_item(lua_State *L, const sv_inbox_item_t *it)
     case EV_MESSAGE:
     case EV_BINARY:
     case EV_ERROR:
-        lua_pushlstring(L, it->text[0] ? it->text[0] : "", it->len);
+        lua_pushlstring(L, it->text[0] ? it->text[0] : "", it->len[0]);
         return 2;
     case EV_CLOSE:
     case EV_TIMER:
@@ -314,26 +316,17 @@ static void on_close_wait(uv_timer_t *t)
 }
 
 /* open(url, params): the upgrade request goes out; next() says how it went. */
-static int l_open(lua_State *L)
+static void session_free(sv_lua_vu_t *vu);
+
+/* The upgrade request of a new session (url, params, the session at 1, 2, 3): its
+ * errors are Lua errors, caught by l_open. */
+static int ws_start(lua_State *L)
 {
-    sv_lua_vu_t *vu = sv_lua_current(L, "ws.connect");
-    if (vu->ws)
-        luaL_error(L, "one WebSocket session at a time per VU");
-    const char *url = luaL_checkstring(L, 1);
+    ws_session_t *s = lua_touserdata(L, 3);
     int params = lua_istable(L, 2) ? 2 : 0;
-    ws_session_t *s = sv_xcalloc(1, sizeof(*s));
-    s->vu = vu;
-    s->url = sv_xstrdup(url);
-    s->start_ns = sv_now_ns();
-    sv_inbox_init(&s->inbox, vu, push_item, WS_MAX_QUEUED);
-    uv_timer_init(vu->s->host->loop, &s->close_wait);
-    s->close_wait.data = s;
-    s->handles = 2;
-    vu->ws = s; /* from here finish() frees it, also after a Lua error below */
-    sv_ws_client_key(s->key);
-    build_request(L, s, url, params);
+    build_request(L, s, luaL_checkstring(L, 1), params);
     s->tags = session_tags(L, s, params);
-    const sv_plan_t *plan = vu->s->host->plan;
+    const sv_plan_t *plan = s->vu->s->host->plan;
     sv_http_send_opts_t send = {
         .timeout_ns = plan ? plan->timeout_ns : 0,
         .keep_head = true,
@@ -341,8 +334,32 @@ static int l_open(lua_State *L)
         .on_body = on_bytes,
         .upgrade = true,
     };
-    s->conn = sv_http_conn_new(vu->s->host->http);
+    s->conn = sv_http_conn_new(s->vu->s->host->http);
     sv_http_conn_send(s->conn, &s->req, &send, on_upgrade, s);
+    return 0;
+}
+
+/* open(url, params): the upgrade request goes out; next() says how it went. On an
+ * error nothing is left open. */
+static int l_open(lua_State *L)
+{
+    sv_lua_vu_t *vu = sv_lua_current(L, "ws.connect");
+    if (vu->ws)
+        return luaL_error(L, "one WebSocket session at a time per VU");
+    ws_session_t *s = sv_xcalloc(1, sizeof(*s));
+    s->vu = vu;
+    s->url = sv_xstrdup(luaL_checkstring(L, 1));
+    s->start_ns = sv_now_ns();
+    sv_inbox_init(&s->inbox, vu, push_item, WS_MAX_QUEUED);
+    uv_timer_init(vu->s->host->loop, &s->close_wait);
+    s->close_wait.data = s;
+    s->handles = 2;
+    vu->ws = s;
+    sv_ws_client_key(s->key);
+    if (sv_lua_guarded(L, ws_start, s) != 0) {
+        session_free(vu);
+        return lua_error(L);
+    }
     return 0;
 }
 
@@ -390,7 +407,7 @@ static int l_close(lua_State *L)
 static void on_timer(uv_timer_t *t)
 {
     ws_timer_t *wt = t->data;
-    sv_inbox_put(&wt->s->inbox, EV_TIMER, NULL, 0, NULL, NULL, wt->id);
+    sv_inbox_put(&wt->s->inbox, EV_TIMER, NULL, wt->id);
 }
 
 /* timer(ms, repeat): an id; next() returns ("timer", id) when it fires. */
@@ -499,10 +516,13 @@ static const char WS_LOOP[] =
     "  if type(fn) ~= 'function' then\n"
     "    error('ws.connect: expected a function, got ' .. type(fn), 2)\n"
     "  end\n"
+    "  if params ~= nil and type(params) ~= 'table' then\n"
+    "    error('ws.connect: params: expected a table, got ' .. type(params), 2)\n"
+    "  end\n"
     "  local ok, err = pcall(open, url, params)\n"
     "  if not ok then\n"
-    "    finish()\n"
-    "    error('ws.connect: ' .. tostring(err), 2)\n"
+    "    err = tostring(err)\n"
+    "    error(err:find('^ws%.connect') and err or 'ws.connect: ' .. err, 2)\n"
     "  end\n"
     "  local first, why = next_event()\n"
     "  if first == 'open' then\n"

@@ -54,6 +54,15 @@ sv_lua_vu_t *sv_lua_current(lua_State *L, const char *what)
     return s->current;
 }
 
+int sv_lua_guarded(lua_State *L, lua_CFunction f, void *ud)
+{
+    lua_pushcfunction(L, f);
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 2);
+    lua_pushlightuserdata(L, ud);
+    return lua_pcall(L, 3, 0, 0);
+}
+
 void sv_lua_enter(sv_lua_state_t *s, sv_lua_vu_t *vu)
 {
     lua_State *L = s->L;
