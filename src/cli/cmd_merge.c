@@ -125,6 +125,49 @@ static uint64_t longest_ns(json_t **docs, int n)
     return (uint64_t)(ms * 1e6);
 }
 
+/* The runs second by second, for the merged export's charts. Segments started
+ * together (--start-at): the second that ended at t seconds into one run is that of
+ * every run. Rates and VUs add up; a second's latency percentiles cannot be merged
+ * from the columns, so the highest of the runs' goes in (an upper bound, and a spike
+ * in one segment still shows). */
+static sv_tick_t *merged_ticks(json_t **docs, int n, size_t *count)
+{
+    static const char *const columns[] = {"t_s", "reqs_per_s", "failed_per_s",
+                                          "iterations_per_s", "vus", "p50_ms",
+                                          "p95_ms", "p99_ms"};
+    sv_tick_t *ticks = NULL;
+    *count = 0;
+    for (int d = 0; d < n; d++) {
+        json_t *ts = json_object_get(json_object_get(docs[d], "salvo"), "timeseries");
+        json_t *col[SV_ARRAY_SIZE(columns)];
+        for (size_t c = 0; c < SV_ARRAY_SIZE(columns); c++)
+            col[c] = json_object_get(ts, columns[c]);
+        for (size_t i = 0; i < json_array_size(col[0]); i++) {
+            double v[SV_ARRAY_SIZE(columns)];
+            for (size_t c = 0; c < SV_ARRAY_SIZE(columns); c++)
+                v[c] = json_number_value(json_array_get(col[c], i));
+            size_t k = v[0] < 0.5 ? 0 : (size_t)(v[0] + 0.5) - 1; /* the second it ended */
+            if (k >= 86400 * 31)
+                continue; /* not a run's second */
+            if (k >= *count) {
+                ticks = sv_xrealloc(ticks, (k + 1) * sizeof(*ticks));
+                memset(ticks + *count, 0, (k + 1 - *count) * sizeof(*ticks));
+                *count = k + 1;
+            }
+            sv_tick_t *t = &ticks[k];
+            t->t_s = (double)(k + 1);
+            t->reqs_per_s += v[1];
+            t->failed_per_s += v[2];
+            t->iterations_per_s += v[3];
+            t->vus += v[4];
+            t->p50_ms = SV_MAX(t->p50_ms, v[5]);
+            t->p95_ms = SV_MAX(t->p95_ms, v[6]);
+            t->p99_ms = SV_MAX(t->p99_ms, v[7]);
+        }
+    }
+    return ticks;
+}
+
 /* Exports loaded into one report: the runs' plan, their series merged. */
 typedef struct {
     json_t *docs[MAX_INPUTS];
@@ -173,6 +216,7 @@ static int runs_load(runs_t *r, char **paths, int n)
                               .catalog = r->catalog,
                               .totals = r->reg,
                               .duration_ns = longest_ns(r->docs, n)};
+    r->report.ticks = merged_ticks(r->docs, n, &r->report.n_ticks);
     sv_engine_evaluate_thresholds(&r->report);
     return 0;
 }
@@ -182,6 +226,7 @@ static void runs_free(runs_t *r)
     for (int i = 0; i < r->n; i++)
         json_decref(r->docs[i]);
     free(r->report.thresholds);
+    free(r->report.ticks);
     sv_registry_free(r->reg);
     sv_plan_free(&r->plan);
     sv_catalog_free(r->catalog);

@@ -146,3 +146,27 @@ def test_a_late_process_joins_its_slice_where_the_schedule_is(run_salvo, demo):
 def test_bad_start_at_exits_2(run_salvo, value):
     r = run_salvo("run", "--url", "http://127.0.0.1:9/", "--start-at", value, export=False)
     assert r.code == 2 and "--start-at" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_merged_export_keeps_the_runs_second_by_second(run_salvo, demo, tmp_path):
+    """The merged export carries a timeline too, so `salvo report` of it draws its
+    charts: rates and VUs of each second add up over the segments; a second's
+    latency percentiles are the highest of the segments' (not mergeable exactly)."""
+    paths = run_segments(run_salvo, tmp_path, 2, "--url", demo.url(), "--rate", "100/s",
+                         "--duration", "3s", "--max-vus", 20)
+    segs = [json.loads(p.read_text())["salvo"]["timeseries"] for p in paths]
+    r, merged = merge(run_salvo, tmp_path, paths)
+    assert r.code == 0, r.err
+    t = merged["salvo"]["timeseries"]
+    assert t["t_s"] == [1.0, 2.0, 3.0], t["t_s"]
+    for k in range(3):
+        by_second = [s for s in segs if len(s["t_s"]) > k]
+        assert t["reqs_per_s"][k] == pytest.approx(sum(s["reqs_per_s"][k] for s in by_second))
+        assert t["vus"][k] == sum(s["vus"][k] for s in by_second)
+        assert t["p95_ms"][k] == max(s["p95_ms"][k] for s in by_second)
+    # 100/s over the whole: every second's merged rate is about that
+    assert all(80 <= v <= 120 for v in t["reqs_per_s"]), t["reqs_per_s"]
+    report = tmp_path / "report.html"
+    rr = run_salvo("report", tmp_path / "merged.json", "-o", report, export=False)
+    assert rr.code == 0, rr.err
+    assert '"t_s":[1.0,2.0,3.0]' in report.read_text()  # the charts' data, embedded
