@@ -364,23 +364,32 @@ http {{
         self.proc.stderr.close()
 
 
-@pytest.fixture
-def start_nginx(tmp_path):
-    """start_nginx(access_log=False, keepalive_timeout='75s', keepalive_requests=100000)."""
+def nginx_starter(tmp_path, prefix, make):
+    """For a fixture to yield from: start(**kw) makes make(root, **kw), an nginx in a
+    fresh folder under tmp_path; every one started is stopped afterwards."""
     if shutil.which("nginx") is None:
         pytest.skip("nginx is not installed")
     started = []
 
-    def start(access_log=False, keepalive_timeout="75s", keepalive_requests=100000):
-        root = tmp_path / f"nginx-{len(started)}"
+    def start(**kw):
+        root = tmp_path / f"{prefix}-{len(started)}"
         root.mkdir()
-        n = Nginx(root, access_log, keepalive_timeout, keepalive_requests)
+        n = make(root, **kw)
         started.append(n)
         return n
 
     yield start
     for n in started:
         n.stop()
+
+
+@pytest.fixture
+def start_nginx(tmp_path):
+    """start_nginx(access_log=False, keepalive_timeout='75s', keepalive_requests=100000)."""
+    def make(root, access_log=False, keepalive_timeout="75s", keepalive_requests=100000):
+        return Nginx(root, access_log, keepalive_timeout, keepalive_requests)
+
+    yield from nginx_starter(tmp_path, "nginx", make)
 
 
 @pytest.fixture
@@ -605,20 +614,7 @@ http {{
 def start_tls_nginx(tmp_path, pki):
     """start_tls_nginx(cert="server", client_ca=None, keepalive_timeout="75s",
     keepalive_requests=100000): see TlsNginx; all are stopped afterwards."""
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed")
-    started = []
-
-    def start(**kw):
-        root = tmp_path / f"tls-nginx-{len(started)}"
-        root.mkdir()
-        n = TlsNginx(root, pki, **kw)
-        started.append(n)
-        return n
-
-    yield start
-    for n in started:
-        n.stop()
+    yield from nginx_starter(tmp_path, "tls-nginx", lambda root, **kw: TlsNginx(root, pki, **kw))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ serial number), so streams multiplexed on one connection share it."""
 import hashlib
 import itertools
 import json
-import shutil
 import signal
 import socket
 import struct
@@ -19,7 +18,7 @@ from typing import NamedTuple
 import pytest
 
 from conftest import (SilentServer, TcpServer, errors_by_code, free_port, launch_nginx, metric,
-                      nginx_temp_paths, stop_process, wait_until)
+                      nginx_starter, nginx_temp_paths, stop_process, wait_until)
 from test_faults import error_lines
 from test_scripts import one_line, run_script
 from test_tls import logged, lua, points
@@ -137,20 +136,10 @@ http {{
 def start_h2_nginx(tmp_path, pki):
     """start_h2_nginx(tls=True, http2=True, keepalive_requests=100000, max_streams=128,
     huge=False): see H2Nginx; all are stopped afterwards."""
-    if shutil.which("nginx") is None:
-        pytest.skip("nginx is not installed")
-    started = []
+    def make(root, tls=True, **kw):
+        return H2Nginx(root, pki if tls else None, **kw)
 
-    def start(tls=True, **kw):
-        root = tmp_path / f"h2-nginx-{len(started)}"
-        root.mkdir()
-        n = H2Nginx(root, pki if tls else None, **kw)
-        started.append(n)
-        return n
-
-    yield start
-    for n in started:
-        n.stop()
+    yield from nginx_starter(tmp_path, "h2-nginx", make)
 
 
 @pytest.fixture
