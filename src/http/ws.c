@@ -148,6 +148,11 @@ uint16_t sv_ws_close_code(const sv_ws_t *ws)
     return wslay_event_get_status_code_received(ws->ctx);
 }
 
+uint16_t sv_ws_close_code_sent(const sv_ws_t *ws)
+{
+    return wslay_event_get_status_code_sent(ws->ctx);
+}
+
 void sv_ws_client_key(char key[25])
 {
     unsigned char raw[16];

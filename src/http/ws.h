@@ -35,8 +35,9 @@ typedef struct sv_ws sv_ws_t;
 sv_ws_t *sv_ws_new(bool client, const sv_ws_io_t *io, void *arg, size_t max_message);
 void sv_ws_free(sv_ws_t *ws);
 
-/* Bytes from the peer. SV_EPARSE when they break the protocol (a close frame with
- * 1002 is on its way out; the connection should go once it is written). */
+/* Bytes from the peer. SV_EPARSE when they break the protocol or send a message
+ * over max_message (wslay's close frame is on its way out, 1002 or 1009 as it sees
+ * fit; the connection should go once it is written). */
 int sv_ws_received(sv_ws_t *ws, const char *data, size_t len);
 /* A message to the peer (text, binary, ping or pong). SV_EINVAL once closing. */
 int sv_ws_send(sv_ws_t *ws, sv_ws_opcode_t op, const void *data, size_t len);
@@ -45,8 +46,9 @@ int sv_ws_close(sv_ws_t *ws, uint16_t code, const char *reason);
 /* Whether the close frames went both ways (or the peer broke the protocol): the
  * connection may be closed now. */
 bool sv_ws_done(const sv_ws_t *ws);
-/* The peer's close code (0: none yet or none given). */
+/* The peer's close code (0: none yet or none given), and the one sent to it. */
 uint16_t sv_ws_close_code(const sv_ws_t *ws);
+uint16_t sv_ws_close_code_sent(const sv_ws_t *ws);
 
 /* The handshake: a random Sec-WebSocket-Key (24 characters and a NUL), and the
  * Sec-WebSocket-Accept that answers a key (28 characters and a NUL). */

@@ -78,10 +78,23 @@ static char *copy(const char *s, size_t len)
     return p;
 }
 
+static void put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num);
+
 bool sv_inbox_put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num)
 {
-    if (in->n == in->max)
+    if (in->n >= in->max)
         return false;
+    put(in, kind, text, num);
+    return true;
+}
+
+void sv_inbox_put_last(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num)
+{
+    put(in, kind, text, num);
+}
+
+static void put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num)
+{
     sv_inbox_item_t *it = sv_xcalloc(1, sizeof(*it));
     it->kind = kind;
     for (size_t i = 0; text && i < SV_ARRAY_SIZE(it->text); i++) {
@@ -96,7 +109,6 @@ bool sv_inbox_put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num
     in->tail = it;
     in->n++;
     wake(in);
-    return true;
 }
 
 void sv_inbox_close(sv_inbox_t *in)

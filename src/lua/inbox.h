@@ -39,6 +39,8 @@ void sv_inbox_free(sv_inbox_t *in, uv_close_cb on_closed);
 /* Queues an item: up to three texts (copied; a NULL ptr for none) and a number.
  * False when the inbox is full: the item is dropped. */
 bool sv_inbox_put(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num);
+/* The same past the cap: for the one item that says why the exchange ends. */
+void sv_inbox_put_last(sv_inbox_t *in, int kind, const sv_span_t text[3], int64_t num);
 /* Nothing more will come. */
 void sv_inbox_close(sv_inbox_t *in);
 

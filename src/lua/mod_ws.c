@@ -118,7 +118,7 @@ static void fail(ws_session_t *s, const char *error)
         return;
     s->error = error;
     sv_span_t text[3] = {sv_span(error)};
-    sv_inbox_put(&s->inbox, EV_ERROR, text, 0);
+    sv_inbox_put_last(&s->inbox, EV_ERROR, text, 0); /* heard, even with the inbox full */
     end(s);
 }
 
@@ -139,6 +139,8 @@ static void ws_message(sv_ws_opcode_t op, const char *data, size_t len, uint16_t
                                     : EV_CLOSE;
     if (kind == EV_MESSAGE || kind == EV_BINARY)
         add(s, SV_M_WS_MSGS_RECEIVED, 1);
+    if (kind == EV_CLOSE && code == 0)
+        code = 1005; /* "no status received", as RFC 6455 and k6 say it */
     if (kind == EV_PONG && s->ping_ns) {
         add(s, SV_M_WS_PING, (double)(sv_now_ns() - s->ping_ns));
         s->ping_ns = 0;
@@ -163,7 +165,9 @@ static bool on_bytes(const char *data, size_t len, void *arg)
     }
     s->bytes_received += len;
     if (sv_ws_received(s->ws, data, len) != 0)
-        fail(s, "ws: the server broke the WebSocket protocol");
+        fail(s, sv_ws_close_code_sent(s->ws) == 1009
+                    ? "ws: a message over 16 MiB: the session was closed (1009)"
+                    : "ws: the server broke the WebSocket protocol");
     if (sv_ws_done(s->ws))
         end(s);
     return !s->ended;
@@ -394,7 +398,13 @@ static int l_ping(lua_State *L)
 static int l_close(lua_State *L)
 {
     ws_session_t *s = session_of(L);
-    int code = (int)luaL_optinteger(L, 1, 1000);
+    lua_Integer code = luaL_optinteger(L, 1, 1000);
+    if (code != 1000 && !(code >= 1001 && code <= 1003) && !(code >= 1007 && code <= 1014) &&
+        !(code >= 3000 && code <= 4999))
+        return luaL_error(L,
+                          "socket:close(): %d is not a code a close frame may carry (1000-1003, "
+                          "1007-1014, 3000-4999)",
+                          (int)code);
     if (!s->open || s->ended)
         return 0;
     if (sv_ws_close(s->ws, (uint16_t)code, NULL) != 0 || sv_ws_done(s->ws))
