@@ -175,7 +175,6 @@ void sv_h2_received(sv_http_conn_t *owner, const char *data, size_t len);
 void sv_h2_abandon(sv_http_conn_t *slot);
 /* Fails every open stream with code and msg and ends the session. */
 void sv_h2_close(sv_http_conn_t *owner, int code, const char *msg);
-bool sv_h2_flush(sv_http_conn_t *owner);
 /* Holds owner's writes while the bytes of one socket event are read (many TLS
  * records), then writes what they called for at once. */
 void sv_h2_cork(sv_http_conn_t *owner);

@@ -511,11 +511,6 @@ void sv_h2_received(sv_http_conn_t *owner, const char *data, size_t len)
     settle(h);
 }
 
-bool sv_h2_flush(sv_http_conn_t *owner)
-{
-    return owner->h2 == NULL || flush(owner->h2);
-}
-
 void sv_h2_cork(sv_http_conn_t *owner)
 {
     if (owner->h2)

@@ -458,11 +458,6 @@ const char *sv_tls_cipher_name(const sv_tls_conn_t *c)
     return cipher ? SSL_CIPHER_standard_name(cipher) : "";
 }
 
-bool sv_tls_resumed(const sv_tls_conn_t *c)
-{
-    return SSL_session_reused(c->ssl) == 1;
-}
-
 bool sv_tls_alpn_h2(const sv_tls_conn_t *c)
 {
     const unsigned char *proto;

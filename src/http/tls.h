@@ -90,11 +90,9 @@ size_t sv_tls_take_output(sv_tls_conn_t *c, char *buf, size_t cap);
  * host name mismatch, 1312 expired or not yet valid) and a static message. */
 int sv_tls_error(const sv_tls_conn_t *c, const char **message);
 
-/* After the handshake: "tls1.3" (k6's spelling), the IANA suite name, and whether
- * the session was resumed. */
+/* After the handshake: "tls1.3" (k6's spelling), and the IANA suite name. */
 const char *sv_tls_version_name(const sv_tls_conn_t *c);
 const char *sv_tls_cipher_name(const sv_tls_conn_t *c);
-bool sv_tls_resumed(const sv_tls_conn_t *c);
 /* Whether the server picked h2 by ALPN. */
 bool sv_tls_alpn_h2(const sv_tls_conn_t *c);
 

@@ -143,11 +143,6 @@ bool sv_ws_done(const sv_ws_t *ws)
            (!wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx));
 }
 
-uint16_t sv_ws_close_code(const sv_ws_t *ws)
-{
-    return wslay_event_get_status_code_received(ws->ctx);
-}
-
 uint16_t sv_ws_close_code_sent(const sv_ws_t *ws)
 {
     return wslay_event_get_status_code_sent(ws->ctx);

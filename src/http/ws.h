@@ -46,8 +46,7 @@ int sv_ws_close(sv_ws_t *ws, uint16_t code, const char *reason);
 /* Whether the close frames went both ways (or the peer broke the protocol): the
  * connection may be closed now. */
 bool sv_ws_done(const sv_ws_t *ws);
-/* The peer's close code (0: none yet or none given), and the one sent to it. */
-uint16_t sv_ws_close_code(const sv_ws_t *ws);
+/* The close code sent to the peer (0: none yet). */
 uint16_t sv_ws_close_code_sent(const sv_ws_t *ws);
 
 /* The handshake: a random Sec-WebSocket-Key (24 characters and a NUL), and the
