@@ -934,3 +934,22 @@ def python_server():
     yield start
     for server in started:
         server.stop()
+
+
+# ---- what scripts log ---------------------------------------------------------------
+
+
+def logged(err, tag):
+    """The JSON values the script logged after `tag`, in order."""
+    out = []
+    for line in err.splitlines():
+        _, sep, rest = line.partition(f"] {tag} ")
+        if sep:
+            out.append(json.loads(rest))
+    return out
+
+
+def one(err, tag):
+    values = logged(err, tag)
+    assert len(values) == 1, f"expected one {tag!r} line: {err[-3000:]!r}"
+    return values[0]

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import (REPO, StallServer, TcpServer, errors_by_code, free_port, launch_nginx,
                       metric, nginx_temp_paths, stop_process, wait_until)
+from conftest import logged, one
 from test_scripts import assert_all_checks_passed, run_script
 
 EXAMPLES = REPO / "examples"
@@ -43,22 +44,6 @@ PRELUDE = """\
                                                   retry = ev.retry }))
     end
 """
-
-
-def logged(err, tag):
-    """The JSON values the script logged after `tag`, in order."""
-    out = []
-    for line in err.splitlines():
-        _, sep, rest = line.partition(f"] {tag} ")
-        if sep:
-            out.append(json.loads(rest))
-    return out
-
-
-def one(err, tag):
-    values = logged(err, tag)
-    assert len(values) == 1, f"expected one {tag!r} line: {err[-3000:]!r}"
-    return values[0]
 
 
 def run_lua(run_salvo, script, source, *args, base=None, timeout=60):

@@ -22,6 +22,7 @@ import time
 import pytest
 
 from conftest import REPO, TcpServer, free_port, metric, stop_process, wait_until
+from conftest import logged, one
 from test_scripts import assert_all_checks_passed, run_script
 
 EXAMPLES = REPO / "examples"
@@ -48,22 +49,6 @@ PRELUDE = """\
       return t
     end
 """
-
-
-def logged(err, tag):
-    """The JSON values the script logged after `tag`, in order."""
-    out = []
-    for line in err.splitlines():
-        _, sep, rest = line.partition(f"] {tag} ")
-        if sep:
-            out.append(json.loads(rest))
-    return out
-
-
-def one(err, tag):
-    values = logged(err, tag)
-    assert len(values) == 1, f"expected one {tag!r} line: {err[-3000:]!r}"
-    return values[0]
 
 
 def run_lua(run_salvo, script, source, *args, base=None, timeout=60):
