@@ -171,7 +171,8 @@ static const sv_tls_session_t *session_for(const sv_http_conn_t *c, const dns_en
 static void close_socket(sv_http_conn_t *c)
 {
     sv_h2_close(c, SV_HTTP_ERR_H2, "http2: connection closed");
-    release_waiters(c);
+    if (!c->want_connect)
+        release_waiters(c);
     if (c->connected)
         c->ctx->open_connections--;
     park_session(c);
@@ -280,9 +281,9 @@ static bool shared(const sv_http_conn_t *c)
 static void stop_request(sv_http_conn_t *c)
 {
     leave_queues(c);
+    c->want_connect = false;
     if (!shared(c))
         close_socket(c);
-    c->want_connect = false;
 }
 
 void sv_http_conn_cancel(sv_http_conn_t *c)
@@ -928,8 +929,8 @@ static void on_connect(uv_connect_t *req, int status)
         dns_entry_t *e = c->endpoint;
         if (++c->addrs_tried < e->n_addrs) {
             c->addr_index = (c->addr_index + 1) % e->n_addrs;
+            c->want_connect = true; /* the next address: those waiting for it go on waiting */
             close_socket(c);
-            c->want_connect = true;
             return;
         }
         if (status == UV_ECONNREFUSED)
