@@ -132,9 +132,8 @@ static uint64_t longest_ns(json_t **docs, int n)
  * in one segment still shows). */
 static sv_tick_t *merged_ticks(json_t **docs, int n, size_t *count)
 {
-    static const char *const columns[] = {"t_s", "reqs_per_s", "failed_per_s",
-                                          "iterations_per_s", "vus", "p50_ms",
-                                          "p95_ms", "p99_ms"};
+    static const char *const columns[] = {"t_s", "reqs_per_s", "failed_per_s", "iterations_per_s",
+                                          "vus", "p50_ms",     "p95_ms",       "p99_ms"};
     sv_tick_t *ticks = NULL;
     *count = 0;
     for (int d = 0; d < n; d++) {

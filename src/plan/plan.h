@@ -100,8 +100,8 @@ typedef struct sv_plan {
     uint64_t rps;     /* a cap on request starts per second over the whole test; 0: none */
     int max_redirects;
     sv_tls_opts_t tls;
-    uint8_t http_version; /* sv_http_version_t: auto (ALPN), HTTP/1.1 only, or HTTP/2 */
-    uint32_t streams;     /* quick tests: VUs sharing one HTTP/2 connection (0: 1) */
+    uint8_t http_version;             /* sv_http_version_t: auto (ALPN), HTTP/1.1 only, or HTTP/2 */
+    uint32_t streams;                 /* quick tests: VUs sharing one HTTP/2 connection (0: 1) */
     const struct sv_tls *tls_context; /* built from tls by the run command; not owned */
     /* the slice of the test this process runs (--segment, --execution-segment) */
     sv_segment_t segment;

@@ -794,14 +794,14 @@ Test(options, bad_tls_keys)
     apply_fails("{'insecureSkipTLSVerify': 'yes'}",
                 "options.insecureSkipTLSVerify: expected true or false, got \"yes\"");
     apply_fails_with("{'tlsVersion': 'tls9'}", "options.tlsVersion: ", "unknown TLS version");
-    apply_fails_with("{'tlsVersion': {'min': 'tls1.3', 'max': 'tls1.2'}}", "options.tlsVersion: ",
-                     "min is above max");
-    apply_fails_with("{'tlsVersion': {'low': 'tls1.2'}}", "options.tlsVersion.low: ",
-                     "unknown key");
+    apply_fails_with("{'tlsVersion': {'min': 'tls1.3', 'max': 'tls1.2'}}",
+                     "options.tlsVersion: ", "min is above max");
+    apply_fails_with("{'tlsVersion': {'low': 'tls1.2'}}",
+                     "options.tlsVersion.low: ", "unknown key");
     apply_fails_with("{'tlsCipherSuites': ['TLS_AES_128_GCM_SHA256', 'NOPE']}",
                      "options.tlsCipherSuites[1]: ", "not a cipher suite OpenSSL knows");
-    apply_fails_with("{'tlsAuth': [{'cert': 'c.pem'}]}", "options.tlsAuth[0]: ",
-                     "needs both cert and key");
+    apply_fails_with("{'tlsAuth': [{'cert': 'c.pem'}]}",
+                     "options.tlsAuth[0]: ", "needs both cert and key");
     apply_fails_with("{'tlsAuth': [{'cert': 'c', 'key': 'k', 'domain': 'x'}]}",
                      "options.tlsAuth[0].domain: ", "unknown key");
 }
