@@ -906,19 +906,24 @@ class SilentServer(TcpServer):
         self.stopping.wait(60)
 
 
+def hang_up(conn):
+    """Closes our end cleanly (FIN) and drains the peer's, so the close is no RST."""
+    conn.shutdown(socket.SHUT_WR)
+    conn.settimeout(2)
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
 class CloseBeforeResponseServer(TcpServer):
     """Reads the request, then closes the connection cleanly (FIN) without answering."""
 
     def handle(self, conn):
         if self.read_request(conn) is None:
             return
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(2)
-        try:
-            while conn.recv(4096):  # drain, so closing sends FIN rather than RST
-                pass
-        except OSError:
-            pass
+        hang_up(conn)
 
 
 @pytest.fixture

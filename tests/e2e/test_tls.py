@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from conftest import (BIG_SIZE, REPO, SilentServer, TcpServer, errors_by_code, free_port,
+from conftest import (BIG_SIZE, REPO, SilentServer, TcpServer, errors_by_code, free_port, hang_up,
                       metric)
 from test_faults import assert_all_failed_with, error_lines
 from test_scripts import assert_all_checks_passed, one_line, run_script
@@ -466,13 +466,7 @@ class HangUpServer(TcpServer):
     def handle(self, conn):
         if not conn.recv(65536):
             return
-        conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(2)
-        try:
-            while conn.recv(4096):  # drain, so closing sends FIN rather than RST
-                pass
-        except OSError:
-            pass
+        hang_up(conn)
 
 
 def test_server_hanging_up_during_the_handshake_is_1300(run_salvo, python_server):
