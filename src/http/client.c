@@ -90,8 +90,8 @@ static void deliver(sv_http_conn_t *c)
         r->connecting_ns = span_ns(c->t_connect_start, c->t_connected ? c->t_connected : now);
     if (c->t_tls_start)
         r->tls_handshaking_ns = span_ns(c->t_tls_start, c->t_tls_done ? c->t_tls_done : now);
-    if (r->tls_version == NULL) /* a stream has its carrier's */
-        sv_conn_tls_names(c, r);
+    if (r->tls_version == NULL) /* no TLS session carried it */
+        r->tls_version = r->tls_cipher = "";
     if (c->t_write_start) {
         uint64_t written = c->t_written ? c->t_written : now;
         r->sending_ns = span_ns(c->t_write_start, written);
@@ -316,7 +316,6 @@ void sv_http_conn_stop(sv_http_conn_t *c)
         return;
     }
     c->keep_alive = false;
-    sv_conn_tls_names(c, &c->res); /* while the socket is still there to say */
     stop_request(c);
     deliver(c);
 }
@@ -716,6 +715,7 @@ static void send_bytes(sv_http_conn_t *c, uint64_t now)
     c->state = C_SENDING;
     c->t_write_start = now;
     if (c->secure) {
+        sv_conn_tls_names(c, &c->res); /* the session the request goes on */
         if (sv_tls_write(c->tls, wire->data, wire->len) != SV_TLS_OK)
             tls_failed(c);
         else if (sv_conn_transport_flush(c) && !c->writing) {

@@ -132,7 +132,7 @@ typedef struct sv_h2 sv_h2_t;
 /* ---- client.c, for h2.c ---------------------------------------------------------- */
 
 void sv_conn_first_byte(sv_http_conn_t *c);
-/* The TLS version and suite of c's socket into res ("" without TLS). */
+/* The TLS version and suite of c's socket into res, as a request goes out on it. */
 void sv_conn_tls_names(const sv_http_conn_t *c, sv_http_result_t *res);
 /* The response is whole: decode its body and deliver it. */
 void sv_conn_complete(sv_http_conn_t *c);
