@@ -344,6 +344,27 @@ def test_reconnecting_resumes_the_tls_session(run_salvo, tls_nginx, pki, script,
     assert metric(r.export, "http_req_tls_handshaking", "min") > 0
 
 
+def test_a_vu_alternating_between_two_sites_resumes_both(run_salvo, start_tls_nginx, pki,
+                                                          script):
+    """A VU going back and forth between two HTTPS sites reconnects every time (one
+    connection per VU), and resumes each site's own session: they are kept per
+    endpoint, not one per connection."""
+    a, b = start_tls_nginx(), start_tls_nginx()
+    path = script(f"""\
+        local http = require("salvo.http")
+        function default()
+          http.get("{a.url()}")
+          http.get("{b.url()}")
+        end
+        """)
+    r = run_script(run_salvo, path, "--vus", 1, "--iterations", 10, "--cacert", pki.cert("ca"))
+    assert_passed(r, 20)
+    for site in (a, b):
+        log = site.log_lines(10)
+        assert len(log) == 10 and len({line.connection for line in log}) == 10, log
+        assert sum(line.reused == "r" for line in log) >= 8, [line.reused for line in log]
+
+
 def test_resumption_per_vu(run_salvo, tls_nginx, pki):
     r = run_salvo("run", "--url", tls_nginx.url(), "--vus", 3, "--iterations", 30,
                   "--no-connection-reuse", "--cacert", pki.cert("ca"))
