@@ -11,8 +11,10 @@
  */
 #include "client.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "client_int.h"
 
@@ -624,6 +626,52 @@ void sv_conn_first_byte(sv_http_conn_t *c)
 }
 
 static void tls_received(sv_http_conn_t *c, const char *data, size_t len);
+static void read_plain(sv_http_conn_t *c);
+
+/* Extra reads an HTTP/2 connection makes in one socket event (64 KiB each, at most). */
+#define H2_DRAIN_READS 8
+
+/* One read's bytes for an HTTP/2 session, TLS or not. */
+static void h2_consume(sv_http_conn_t *c, const char *data, size_t len)
+{
+    if (c->secure) {
+        sv_tls_feed(c->tls, data, len);
+        read_plain(c);
+    } else {
+        sv_h2_received(c, data, len);
+    }
+}
+
+/* HTTP/2: what this read brought, then what the server sent while it was parsed,
+ * until the socket is empty; then one write carries every stream that answered
+ * (the requests VUs made meanwhile, the WINDOW_UPDATEs). The server keeps sending
+ * while salvo parses, so writing only once the socket is drained makes fewer,
+ * larger writes for the same requests, as h2load's read-until-EAGAIN does. A read
+ * that finds the connection ended or failed is reported once the cork is off. */
+static void h2_read(sv_http_conn_t *c, const char *data, size_t len)
+{
+    ssize_t lost = 0;
+    sv_h2_cork(c);
+    h2_consume(c, data, len);
+    for (int i = 0; i < H2_DRAIN_READS && c->h2 && sv_h2_streams(c) && c->tcp_state == SOCK_OPEN;
+         i++) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+            break;
+        ssize_t n = read(fd, c->ctx->read_buf, READ_BUF_SIZE);
+        if (n <= 0) {
+            if (n == 0)
+                lost = UV_EOF;
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                lost = uv_translate_sys_error(errno);
+            break;
+        }
+        h2_consume(c, c->ctx->read_buf, (size_t)n);
+    }
+    sv_h2_uncork(c);
+    if (lost && c->tcp_state == SOCK_OPEN)
+        on_read_error(c, lost);
+}
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
@@ -634,12 +682,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         on_read_error(c, nread);
         return;
     }
-    if (c->secure) {
-        tls_received(c, buf->base, (size_t)nread);
+    if (c->h2) {
+        h2_read(c, buf->base, (size_t)nread);
         return;
     }
-    if (c->h2) {
-        sv_h2_received(c, buf->base, (size_t)nread);
+    if (c->secure) {
+        tls_received(c, buf->base, (size_t)nread);
         return;
     }
     if (c->state == C_UPGRADED) {
@@ -902,14 +950,7 @@ static void read_plain(sv_http_conn_t *c)
 
 static void tls_received(sv_http_conn_t *c, const char *data, size_t len)
 {
-    if (c->h2) { /* all the records this read brought, then one write */
-        sv_h2_cork(c);
-        sv_tls_feed(c->tls, data, len);
-        read_plain(c);
-        sv_h2_uncork(c);
-        return;
-    }
-    if (!c->h2 && (c->state == C_WAITING || c->state == C_SENDING || c->state == C_HANDSHAKING))
+    if (c->state == C_WAITING || c->state == C_SENDING || c->state == C_HANDSHAKING)
         c->res.bytes_received += len;
     sv_tls_feed(c->tls, data, len);
     if (c->state == C_HANDSHAKING) {
