@@ -340,6 +340,11 @@ static int opt_key(void *ctx, const char *v)
     return opt_cert_or_key(ctx, "key", v);
 }
 
+static int opt_key_password(void *ctx, const char *v)
+{
+    return opt_cert_or_key(ctx, "password", v);
+}
+
 static int opt_user_agent(void *ctx, const char *v)
 {
     set_flag(ctx, "userAgent", json_string(v));
@@ -521,6 +526,7 @@ const sv_opt_t sv_run_options[] = {
      opt_cacert},
     {"cert", 0, "FILE", "a client certificate (PEM) for TLS, with --key", opt_cert},
     {"key", 0, "FILE", "the client certificate's private key (PEM)", opt_key},
+    {"key-password", 0, "PASS", "the password of an encrypted --key", opt_key_password},
     {"discard-response-bodies", 0, NULL, "read bodies but keep none (saves memory)",
      opt_discard_bodies},
     {"rps", 0, "N", "cap on request starts per second over the whole test", opt_rps},
@@ -739,12 +745,12 @@ static void warn_empty_segments(const sv_plan_t *plan)
     }
 }
 
-/* The options from every source, merged into the plan. Returns 0, or the exit code
- * after an error line. */
 /* Flags that only mean something together, or with a kind of test. */
 static int check_flag_pairs(const run_args_t *a)
 {
     json_t *auth = json_array_get(json_object_get(a->flags, "tlsAuth"), 0);
+    if (auth && !json_object_get(auth, "key") && !json_object_get(auth, "cert"))
+        return sv_cli_error("--key-password needs --cert and --key (the encrypted key)");
     if (auth && !json_object_get(auth, "key"))
         return sv_cli_error("--cert needs --key (the certificate's private key)");
     if (auth && !json_object_get(auth, "cert"))
@@ -758,6 +764,8 @@ static int check_flag_pairs(const run_args_t *a)
     return 0;
 }
 
+/* The options from every source, merged into the plan. Returns 0, or the exit code
+ * after an error line. */
 int sv_run_configure(run_args_t *a)
 {
     json_t *script_options = NULL;

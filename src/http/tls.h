@@ -20,6 +20,7 @@
  * paths to PEM files. domains: host names it is offered to (none: every host). */
 typedef struct {
     char *cert, *key;
+    char *password; /* an encrypted key's, or NULL */
     char **domains;
     size_t n_domains;
 } sv_tls_auth_t;

@@ -102,8 +102,9 @@ static void end(ws_session_t *s)
     uv_timer_stop(&s->close_wait);
     for (ws_timer_t *t = s->timers; t; t = t->next)
         uv_timer_stop(&t->t);
-    if (s->open) {
+    if (s->open)
         add(s, SV_M_WS_SESSION_DURATION, (double)(sv_now_ns() - s->start_ns));
+    if (s->bytes_sent || s->bytes_received) { /* a failed upgrade's bytes crossed the wire too */
         add(s, SV_M_DATA_SENT, (double)s->bytes_sent);
         add(s, SV_M_DATA_RECEIVED, (double)s->bytes_received);
     }

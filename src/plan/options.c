@@ -540,7 +540,8 @@ static int get_string_list(ctx_t *c, const json_t *v, bool (*ok)(const char *), 
     return 0;
 }
 
-/* k6's tlsAuth: { { cert = PEM, key = PEM, domains = { "example.com" } }, … }. */
+/* k6's tlsAuth: { { cert = PEM, key = PEM, password = "…", domains = { "example.com" } }, … }
+ * (password: an encrypted key's). */
 static int read_tls_auth(ctx_t *c, sv_tls_opts_t *t, const json_t *v)
 {
     if (!is_list(v))
@@ -558,17 +559,21 @@ static int read_tls_auth(ctx_t *c, sv_tls_opts_t *t, const json_t *v)
         json_object_foreach((json_t *)item, key, val)
         {
             size_t at2 = push(c, key);
-            bool cert = strcmp(key, "cert") == 0, pkey = strcmp(key, "key") == 0;
-            if (cert || pkey) {
+            char **field = strcmp(key, "cert") == 0       ? &a->cert
+                           : strcmp(key, "key") == 0      ? &a->key
+                           : strcmp(key, "password") == 0 ? &a->password
+                                                          : NULL;
+            if (field) {
                 if (get_string(c, val, &str) != 0)
                     return SV_EINVAL;
-                free(cert ? a->cert : a->key);
-                *(cert ? &a->cert : &a->key) = sv_xstrdup(str);
+                free(*field);
+                *field = sv_xstrdup(str);
             } else if (strcmp(key, "domains") == 0) {
                 if (get_string_list(c, val, NULL, NULL, &a->domains, &a->n_domains) != 0)
                     return SV_EINVAL;
             } else {
-                return fail(c, "unknown key (tlsAuth entries have cert, key and domains)");
+                return fail(c,
+                            "unknown key (tlsAuth entries have cert, key, password and domains)");
             }
             pop(c, at2);
         }
@@ -853,6 +858,10 @@ static const struct {
     {"SALVO_MAX_REDIRECTS", "maxRedirects", ENV_NUMBER},
     {"SALVO_EXECUTION_SEGMENT", "executionSegment", ENV_TEXT},
     {"SALVO_EXECUTION_SEGMENT_SEQUENCE", "executionSegmentSequence", ENV_TEXT},
+    {"SALVO_INSECURE_SKIP_TLS_VERIFY", "insecureSkipTLSVerify", ENV_BOOL},
+    {"SALVO_TLS_VERSION", "tlsVersion", ENV_TEXT},
+    {"SALVO_TLS_CIPHER_SUITES", "tlsCipherSuites", ENV_LIST},
+    {"SALVO_TLS_CA_CERT", "tlsCACert", ENV_TEXT},
 };
 
 /* "30s:10,1m:0" as k6's K6_STAGES and --stage spell stages. Text that is not in

@@ -344,6 +344,9 @@ def test_refused_upgrade_is_an_error_not_a_crash(run_salvo, demo, script):
     r = run_script(run_salvo, path, "--iterations", 1, base=ws_base(demo))
     assert r.code == 0, r.err
     assert "200 1000 false ws: the server did not switch protocols" in r.err, r.err
+    # the upgrade's request and the server's answer crossed the wire: they are counted
+    assert 150 < metric(r.export, "data_sent", "count") < 400
+    assert 50 < metric(r.export, "data_received", "count") < 400
 
 
 @pytest.mark.parametrize("url,expected", [

@@ -773,7 +773,8 @@ Test(options, tls_keys)
     apply_ok("{'insecureSkipTLSVerify': true, 'tlsVersion': {'min': 'tls1.2', 'max': 'tls1.3'},"
              " 'tlsCipherSuites': ['TLS_AES_128_GCM_SHA256',"
              " 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'],"
-             " 'tlsAuth': [{'cert': 'c.pem', 'key': 'k.pem', 'domains': ['example.com']}]}");
+             " 'tlsAuth': [{'cert': 'c.pem', 'key': 'k.pem', 'password': 'pw',"
+             " 'domains': ['example.com']}]}");
     cr_expect(plan.tls.insecure);
     cr_expect_eq(plan.tls.min_version, SV_TLS_1_2);
     cr_expect_eq(plan.tls.max_version, SV_TLS_1_3);
@@ -781,6 +782,7 @@ Test(options, tls_keys)
     cr_expect_str_eq(plan.tls.ciphers[1], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
     cr_assert_eq(plan.tls.n_auth, 1);
     cr_expect_str_eq(plan.tls.auth[0].cert, "c.pem");
+    cr_expect_str_eq(plan.tls.auth[0].password, "pw");
     cr_assert_eq(plan.tls.auth[0].n_domains, 1);
     cr_expect_str_eq(plan.tls.auth[0].domains[0], "example.com");
     fresh();
@@ -804,6 +806,8 @@ Test(options, bad_tls_keys)
                      "options.tlsAuth[0]: ", "needs both cert and key");
     apply_fails_with("{'tlsAuth': [{'cert': 'c', 'key': 'k', 'domain': 'x'}]}",
                      "options.tlsAuth[0].domain: ", "unknown key");
+    apply_fails_with("{'tlsAuth': [{'cert': 'c', 'key': 'k', 'password': 1234}]}",
+                     "options.tlsAuth[0].password: ", "expected a string");
 }
 
 Test(options, unknown_keys)
@@ -1004,6 +1008,32 @@ Test(env, layer_applies)
     cr_assert_eq(plan.teardown_timeout_ns, 6 * NS_PER_S);
     cr_assert_eq(plan.n_trend_stats, 2);
     cr_assert_str_eq(plan.trend_stats[1].name, "p(99)");
+}
+
+Test(env, tls_variables_apply)
+{
+    char *vars[] = {"SALVO_INSECURE_SKIP_TLS_VERIFY=true", "SALVO_TLS_VERSION=tls1.2",
+                    "SALVO_TLS_CIPHER_SUITES=TLS_AES_128_GCM_SHA256,"
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                    "SALVO_TLS_CA_CERT=ca.pem", NULL};
+    cr_assert_eq(apply_env(vars), 0, "%s", err);
+    cr_expect(plan.tls.insecure);
+    cr_expect_eq(plan.tls.min_version, SV_TLS_1_2);
+    cr_expect_eq(plan.tls.max_version, SV_TLS_1_2);
+    cr_assert_eq(plan.tls.n_ciphers, 2);
+    cr_expect_str_eq(plan.tls.ciphers[1], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    cr_expect_str_eq(plan.tls.ca_file, "ca.pem");
+}
+
+Test(env, bad_tls_variables_fail)
+{
+    char *version[] = {"SALVO_TLS_VERSION=ssl3.0", NULL};
+    cr_assert_neq(apply_env(version), 0);
+    cr_expect(strstr(err, "SALVO_* environment.tlsVersion: unknown TLS version") != NULL, "%s",
+              err);
+    char *insecure[] = {"SALVO_INSECURE_SKIP_TLS_VERIFY=yes", NULL};
+    cr_assert_neq(apply_env(insecure), 0);
+    cr_expect(strstr(err, "insecureSkipTLSVerify: expected true or false") != NULL, "%s", err);
 }
 
 Test(env, stages_apply)
